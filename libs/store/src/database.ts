@@ -1,0 +1,46 @@
+import { Pool, PoolClient } from 'pg';
+import type { DatabaseConfig } from '@tributary/config/config';
+
+/** Anything that runs SQL: the pool or a client inside a transaction. */
+export interface Queryable {
+  query<R extends Record<string, any> = any>(sql: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+}
+
+/** Every connection uses the configured schema first, then public (extensions live there). */
+export function searchPathOption(schema: string): string {
+  return `-c search_path=${schema},public`;
+}
+
+export function createPool(db: DatabaseConfig, applicationName: string): Pool {
+  const pool = new Pool({
+    connectionString: db.url,
+    max: db.poolSize,
+    options: searchPathOption(db.schema),
+    application_name: applicationName,
+    connectionTimeoutMillis: 5000,
+  });
+  // An idle client losing its connection (Postgres restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Runs `work` in one transaction; rolls back on any error. */
+export async function inTransaction<T>(pool: Pool, work: (tx: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (e) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw e;
+  } finally {
+    client.release(broken);
+  }
+}
