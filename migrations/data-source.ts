@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import type { DatabaseConfig } from '@tributary/config/config';
-import { searchPathOption } from '@tributary/store/database';
+import { sessionOptions } from '@tributary/store/database';
 import { InitialSchema1732300000000 } from './1732300000000-initial-schema';
 
 export const MIGRATIONS = [InitialSchema1732300000000];
@@ -10,7 +10,7 @@ export function migrationDataSource(db: DatabaseConfig): DataSource {
     type: 'postgres',
     url: db.url,
     schema: db.schema,
-    extra: { options: searchPathOption(db.schema), max: 1 },
+    extra: { options: sessionOptions(db.schema), max: 1 },
     migrations: MIGRATIONS,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',

@@ -6,16 +6,19 @@ export interface Queryable {
   query<R extends Record<string, any> = any>(sql: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
 }
 
-/** Every connection uses the configured schema first, then public (extensions live there). */
-export function searchPathOption(schema: string): string {
-  return `-c search_path=${schema},public`;
+/**
+ * Session settings for every connection: the configured schema first, then public (extensions
+ * live there); UTC so that date_trunc buckets are the same whatever the server's time zone.
+ */
+export function sessionOptions(schema: string): string {
+  return `-c search_path=${schema},public -c timezone=UTC`;
 }
 
 export function createPool(db: DatabaseConfig, applicationName: string): Pool {
   const pool = new Pool({
     connectionString: db.url,
     max: db.poolSize,
-    options: searchPathOption(db.schema),
+    options: sessionOptions(db.schema),
     application_name: applicationName,
     connectionTimeoutMillis: 5000,
   });

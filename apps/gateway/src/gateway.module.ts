@@ -1,0 +1,48 @@
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import type { Pool } from 'pg';
+import { GatewayConfig, loadGatewayConfig } from '@tributary/config/config';
+import { EventProducer } from '@tributary/kafka/event-producer';
+import { createPool } from '@tributary/store/database';
+import { EventsRepository } from '@tributary/store/events.repository';
+import { TenantsRepository } from '@tributary/store/tenants.repository';
+import { AdminController } from './admin/admin.controller';
+import { HealthController } from './health/health.controller';
+import { AuthGuard } from './http/auth.guard';
+import { ProblemFilter } from './http/problem.filter';
+import { IngestController } from './ingest/ingest.controller';
+import { IngestService } from './ingest/ingest.service';
+import { QueryController } from './query/query.controller';
+import { GATEWAY_CONFIG, PG_POOL } from './tokens';
+
+@Module({
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
+  controllers: [AdminController, IngestController, QueryController, HealthController],
+  providers: [
+    { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
+    { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },
+    { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
+    { provide: EventsRepository, useFactory: (pool: Pool) => new EventsRepository(pool), inject: [PG_POOL] },
+    {
+      provide: EventProducer,
+      useFactory: async (cfg: GatewayConfig) => {
+        const p = new EventProducer(cfg.kafka, cfg.produceTimeoutMs);
+        await p.connect();
+        return p;
+      },
+      inject: [GATEWAY_CONFIG],
+    },
+    { provide: APP_FILTER, useClass: ProblemFilter },
+    AuthGuard,
+    IngestService,
+  ],
+})
+export class GatewayModule implements OnApplicationShutdown {
+  constructor(@Inject(PG_POOL) private readonly pool: Pool, private readonly producer: EventProducer) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.producer.disconnect();
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,84 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
+import { Logger } from '@tributary/observability/logger';
+
+export function statusOf(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.MalformedJson:
+    case ErrorCode.BadRequest:
+      return 400;
+    case ErrorCode.Unauthorized:
+      return 401;
+    case ErrorCode.Forbidden:
+      return 403;
+    case ErrorCode.NotFound:
+      return 404;
+    case ErrorCode.Conflict:
+      return 409;
+    case ErrorCode.PayloadTooLarge:
+    case ErrorCode.EventTooLarge:
+      return 413;
+    case ErrorCode.UnsupportedMediaType:
+      return 415;
+    case ErrorCode.ValidationFailed:
+      return 422;
+    case ErrorCode.BrokerUnavailable:
+      return 503;
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large',
+  415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code?: string;
+  errors?: FieldError[];
+  details?: unknown;
+}
+
+export function problemOf(e: unknown): { problem: Problem; retryAfter?: number } {
+  if (e instanceof TributaryError) {
+    const status = statusOf(e.code);
+    return {
+      problem: {
+        type: `https://tributary.dev/problems/${e.code}`,
+        title: TITLES[status],
+        status,
+        detail: e.message,
+        code: e.code,
+        ...(e.errors.length ? { errors: e.errors } : {}),
+      },
+      retryAfter: e.retryAfterSeconds,
+    };
+  }
+  // Fastify's own errors (body too large, bad content-length …) carry a statusCode.
+  const status = e instanceof HttpException ? e.getStatus() : Number((e as { statusCode?: number })?.statusCode) || 500;
+  const detail = status >= 500 && !(e instanceof HttpException) ? 'internal error' : String((e as Error).message);
+  // Terminus puts each dependency's state in the exception body; keep it for operators.
+  const details = e instanceof HttpException && typeof e.getResponse() === 'object' ? { details: e.getResponse() } : {};
+  return { problem: { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail, ...details } };
+}
+
+const log = new Logger('gateway');
+
+export function sendProblem(reply: FastifyReply, e: unknown): void {
+  const { problem, retryAfter } = problemOf(e);
+  if (problem.status >= 500 && problem.status !== 503) log.error('request_failed', { error: (e as Error)?.stack ?? String(e) });
+  if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
+  void reply.status(problem.status).header('content-type', 'application/problem+json').send(JSON.stringify(problem));
+}
+
+/** Every error leaves the gateway as application/problem+json (RFC 9457). */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  catch(e: unknown, host: ArgumentsHost): void {
+    sendProblem(host.switchToHttp().getResponse<FastifyReply>(), e);
+  }
+}

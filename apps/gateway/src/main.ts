@@ -1,0 +1,35 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { SwaggerModule } from '@nestjs/swagger';
+import { loadGatewayConfig } from '@tributary/config/config';
+import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
+import { ensureTopics } from '@tributary/kafka/kafka-client';
+import { Logger, NestJsonLogger } from '@tributary/observability/logger';
+import { GatewayModule } from './gateway.module';
+import { sendProblem } from './http/problem.filter';
+import { openApiDocument } from './openapi';
+
+async function main() {
+  const cfg = loadGatewayConfig();
+  await ensureTopics(cfg.kafka);
+  const adapter = new FastifyAdapter({ bodyLimit: INGEST_LIMITS.bodyBytes });
+  const fastify = adapter.getInstance();
+  // One body parser for every content type: handlers get the raw Buffer and decide (400/415/422)
+  // themselves, so each error is a problem+json with the field path.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // Errors raised before a route runs (body over the limit …) leave as problem+json too.
+  fastify.setErrorHandler((err, _req, reply) => sendProblem(reply, err));
+
+  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
+  app.enableShutdownHooks();
+  SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
+  await app.listen(cfg.port, cfg.host);
+  new Logger('gateway').info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });
+}
+
+main().catch((e) => {
+  process.stderr.write(`${JSON.stringify({ level: 'error', component: 'gateway', event: 'startup_failed', error: String(e?.message ?? e) })}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,50 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { Pool } from 'pg';
+import type { ProcessorConfig } from '@tributary/config/config';
+import { ensureTopics } from '@tributary/kafka/kafka-client';
+import { ConsumerLoop } from '@tributary/kafka/consumer-loop';
+import { Logger } from '@tributary/observability/logger';
+import { PROJECTIONS } from '@tributary/projections/registry';
+import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
+import { BatchProcessor } from './batch-processor';
+import { PG_POOL, PROCESSOR_CONFIG } from './tokens';
+
+/** Hosts the consumer loop in Nest's lifecycle: start after bootstrap, drain before exit. */
+@Injectable()
+export class ProcessorService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly log = new Logger('processor');
+  private loop?: ConsumerLoop;
+
+  constructor(@Inject(PROCESSOR_CONFIG) private readonly cfg: ProcessorConfig, @Inject(PG_POOL) private readonly pool: Pool) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await ensureTopics(this.cfg.kafka);
+    // Plain Postgres: make sure the coming months' event partitions exist (Timescale needs none).
+    await this.pool.query(
+      `SELECT tributary_ensure_event_partitions(3) WHERE to_regproc('tributary_ensure_event_partitions') IS NOT NULL`,
+    );
+    const checkpoints = new CheckpointsRepository(this.pool, this.cfg.groupId);
+    const processor = new BatchProcessor(this.pool, checkpoints, PROJECTIONS);
+    this.loop = new ConsumerLoop({
+      kafka: this.cfg.kafka,
+      groupId: this.cfg.groupId,
+      batchSize: this.cfg.batchSize,
+      partitionsConcurrently: this.cfg.partitionsConcurrently,
+      checkpoints,
+      handle: async (batch) => {
+        const started = Date.now();
+        const o = await processor.process(batch);
+        this.log.debug('batch_applied', { partition: batch.partition, first_offset: batch.messages[0].offset, size: batch.messages.length, ...o, ms: Date.now() - started });
+        if (o.deadLettered > 0) this.log.warn('events_dead_lettered', { partition: batch.partition, count: o.deadLettered });
+      },
+      onError: (event, fields) => this.log.warn(event, fields),
+    });
+    await this.loop.start();
+    this.log.info('processor_started', { topic: this.cfg.kafka.topic, group: this.cfg.groupId });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.loop?.stop();
+    this.log.info('processor_stopped');
+  }
+}

@@ -1,0 +1,2 @@
+export const PROCESSOR_CONFIG = Symbol('PROCESSOR_CONFIG');
+export const PG_POOL = Symbol('PG_POOL');

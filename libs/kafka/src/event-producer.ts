@@ -1,0 +1,65 @@
+import { KafkaJS } from '@confluentinc/kafka-javascript';
+import type { KafkaConfig } from '@tributary/config/config';
+import { EventEnvelope, kafkaKeyOf } from '@tributary/contracts/envelope';
+import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
+import { createKafka } from './kafka-client';
+
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Publishes envelopes with acks=all on an idempotent producer.
+ * Invariant: publish() resolves only after every message was acknowledged by the in-sync replicas.
+ */
+export class EventProducer {
+  private readonly producer: KafkaJS.Producer;
+  private connected = false;
+
+  constructor(private readonly cfg: KafkaConfig, deliveryTimeoutMs: number) {
+    this.producer = createKafka(cfg).producer({
+      'enable.idempotence': true,
+      acks: -1,
+      'linger.ms': 5,
+      'compression.type': 'lz4',
+      // A write the brokers cannot take within this time fails: the request answers 503.
+      'message.timeout.ms': deliveryTimeoutMs,
+      'socket.connection.setup.timeout.ms': Math.min(deliveryTimeoutMs, 10000),
+    } as any);
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  async publish(events: EventEnvelope[], headers: { traceparent?: string } = {}): Promise<void> {
+    if (!this.connected) throw new TributaryError(ErrorCode.BrokerUnavailable, 'the gateway is not connected to Kafka yet', [], RETRY_AFTER_SECONDS);
+    try {
+      await this.producer.send({
+        topic: this.cfg.topic,
+        messages: events.map((e) => ({
+          key: kafkaKeyOf(e),
+          value: JSON.stringify(e),
+          headers: {
+            tenant: e.tenant,
+            type: e.type,
+            id: e.id,
+            ...(headers.traceparent ? { traceparent: headers.traceparent } : {}),
+          },
+        })),
+      });
+    } catch (e) {
+      throw new TributaryError(
+        ErrorCode.BrokerUnavailable,
+        `Kafka did not acknowledge the write: ${(e as Error).message}`,
+        [],
+        RETRY_AFTER_SECONDS,
+      );
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    await this.producer.disconnect();
+  }
+}
