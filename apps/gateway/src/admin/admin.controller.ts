@@ -5,7 +5,7 @@ import { TenantsRepository } from '@tributary/store/tenants.repository';
 import { AuthGuard, OperatorOnly } from '../http/auth.guard';
 import { invalid, jsonObjectBody } from '../http/body';
 
-export const TENANT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
+import { TENANT_ID } from '@tributary/contracts/tenant';
 
 /** Operator endpoints: tenants and their API keys. */
 @Controller('v1/admin/tenants')

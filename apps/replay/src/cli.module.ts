@@ -1,0 +1,25 @@
+import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { loadReplayConfig } from '@tributary/config/config';
+import { createPool } from '@tributary/store/database';
+import { TenantsRepository } from '@tributary/store/tenants.repository';
+import { KeysCommand, KeysCreateCommand } from './commands/keys.command';
+import { TenantsCommand, TenantsCreateCommand } from './commands/tenants.command';
+import { PG_POOL } from './tokens';
+
+@Module({
+  providers: [
+    { provide: PG_POOL, useFactory: () => createPool(loadReplayConfig().db, 'tributary-cli') },
+    { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
+    TenantsCommand,
+    TenantsCreateCommand,
+    KeysCommand,
+    KeysCreateCommand,
+  ],
+})
+export class CliModule implements OnApplicationShutdown {
+  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.end();
+  }
+}

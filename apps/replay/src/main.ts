@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { CommandFactory } from 'nest-commander';
+import { CliModule } from './cli.module';
+
+// `tributary <command>`: tenants and keys now; rebuild, backfill, dead letters and reset later.
+CommandFactory.run(CliModule, {
+  logger: ['error'],
+  errorHandler: (e: Error & { code?: string; exitCode?: number }) => {
+    // Commander reports --help and --version through this handler too.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') process.exit(0);
+    // Commander has already printed its own message.
+    process.exit(2);
+  },
+}).catch((e) => {
+  process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
