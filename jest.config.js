@@ -4,7 +4,7 @@ const moduleNameMapper = {
   '^@tributary/([a-z-]+)$': '<rootDir>/libs/$1/src',
   '^@tributary/([a-z-]+)/(.*)$': '<rootDir>/libs/$1/src/$2',
 };
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 module.exports = {
   testTimeout: 120000,
   projects: [

@@ -1,0 +1,163 @@
+import { ChildProcess, spawn } from 'child_process';
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { Pool } from 'pg';
+import { migrate } from '../../migrations/data-source';
+import { createPool } from '../../libs/store/src/database';
+
+export const ROOT = path.resolve(__dirname, '../..');
+const LOGS = path.join(ROOT, '.cache/test-logs');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30000, everyMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/**
+ * One isolated Tributary for a test file: its own Postgres schema, Kafka topic and consumer
+ * group, a real gateway process and processor processes (so they can be killed with SIGKILL).
+ */
+export class Platform {
+  readonly name: string;
+  readonly schema: string;
+  readonly topic: string;
+  readonly group: string;
+  readonly adminToken = `admin-${randomBytes(12).toString('hex')}`;
+  url = '';
+  db!: Pool;
+  private gateway?: ChildProcess;
+  private readonly processors: (ChildProcess | undefined)[] = [];
+
+  constructor(label: string, private readonly partitions = 6) {
+    const id = randomBytes(4).toString('hex');
+    this.name = `${label}-${id}`;
+    this.schema = `t_${label.replace(/[^a-z0-9]/g, '_')}_${id}`;
+    this.topic = `test.${label}.${id}`;
+    this.group = `test-${label}-${id}`;
+  }
+
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      DATABASE_SCHEMA: this.schema,
+      TRIBUTARY_TOPIC: this.topic,
+      TRIBUTARY_GROUP: this.group,
+      TRIBUTARY_TOPIC_PARTITIONS: String(this.partitions),
+      TRIBUTARY_ADMIN_TOKEN: this.adminToken,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...extra,
+    };
+  }
+
+  async start(opts: { processors?: number } = {}): Promise<this> {
+    fs.mkdirSync(LOGS, { recursive: true });
+    const cfg = { url: process.env.DATABASE_URL!, schema: this.schema, poolSize: 4 };
+    await migrate(cfg);
+    this.db = createPool(cfg, 'tributary-test');
+    await this.startGateway();
+    for (let i = 0; i < (opts.processors ?? 1); i++) this.startProcessor();
+    return this;
+  }
+
+  private spawnApp(app: 'gateway' | 'processor', logName: string, extra: Record<string, string> = {}): ChildProcess {
+    const log = fs.openSync(path.join(LOGS, `${this.name}-${logName}.log`), 'a');
+    return spawn(process.execPath, [path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
+  }
+
+  async startGateway(): Promise<void> {
+    const port = await freePort();
+    this.url = `http://127.0.0.1:${port}`;
+    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), HOST: '127.0.0.1' });
+    const gw = this.gateway;
+    await waitFor('gateway ready', async () => {
+      if (gw.exitCode !== null) throw new Error(`gateway exited with ${gw.exitCode}; see .cache/test-logs/${this.name}-gateway.log`);
+      const r = await fetch(`${this.url}/health/ready`);
+      return r.status === 200;
+    }, 60000, 200);
+  }
+
+  /** Starts processor number `i` (a new one when omitted); returns its index. */
+  startProcessor(i = this.processors.length): number {
+    this.processors[i] = this.spawnApp('processor', `processor-${i}`);
+    return i;
+  }
+
+  /** kill -9: no drain, no commit, no goodbye to the group. */
+  async killProcessor(i: number): Promise<void> {
+    const p = this.processors[i];
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+    this.processors[i] = undefined;
+  }
+
+  async request(method: string, urlPath: string, opts: { key?: string; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+    let body: string | Buffer | undefined;
+    if (opts.raw !== undefined) body = opts.raw;
+    else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const r = await fetch(`${this.url}${urlPath}`, { method, headers, body });
+    const text = await r.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    return { status: r.status, headers: r.headers, body: parsed };
+  }
+
+  /** A tenant with one key carrying `roles`, through the operator API. */
+  async tenant(id: string, roles = ['ingest', 'read']): Promise<string> {
+    const t = await this.request('POST', '/v1/admin/tenants', { key: this.adminToken, body: { id } });
+    if (t.status !== 201) throw new Error(`tenant ${id}: ${t.status} ${JSON.stringify(t.body)}`);
+    return this.key(id, roles);
+  }
+
+  async key(tenant: string, roles: string[]): Promise<string> {
+    const k = await this.request('POST', `/v1/admin/tenants/${tenant}/keys`, { key: this.adminToken, body: { roles } });
+    if (k.status !== 201) throw new Error(`key for ${tenant}: ${k.status} ${JSON.stringify(k.body)}`);
+    return k.body.key;
+  }
+
+  async stop(): Promise<void> {
+    const all = [this.gateway, ...this.processors].filter((p): p is ChildProcess => !!p && p.exitCode === null);
+    await Promise.all(all.map((p) => new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); setTimeout(() => p.kill('SIGKILL'), 10000).unref(); })));
+    await this.db?.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`).catch(() => undefined);
+    await this.db?.end();
+  }
+}
