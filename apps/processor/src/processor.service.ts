@@ -30,6 +30,7 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
       groupId: this.cfg.groupId,
       batchSize: this.cfg.batchSize,
       partitionsConcurrently: this.cfg.partitionsConcurrently,
+      sessionTimeoutMs: this.cfg.sessionTimeoutMs,
       checkpoints,
       handle: async (batch) => {
         const started = Date.now();

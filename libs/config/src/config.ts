@@ -118,6 +118,8 @@ export interface ProcessorConfig {
   groupId: string;
   batchSize: number;
   partitionsConcurrently: number;
+  /** How long the group waits for a silent (crashed) processor before moving its partitions. */
+  sessionTimeoutMs: number;
   port: number;
 }
 
@@ -130,6 +132,7 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
     groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor'),
     batchSize: r.int('TRIBUTARY_BATCH_SIZE', 500, 1, 100000),
     partitionsConcurrently,
+    sessionTimeoutMs: r.int('TRIBUTARY_SESSION_TIMEOUT_MS', 10000, 6000, 300000),
     port: r.int('PROCESSOR_PORT', 8081, 0, 65535),
   });
 }

@@ -26,6 +26,7 @@ export interface ConsumerLoopOptions {
   groupId: string;
   batchSize: number;
   partitionsConcurrently: number;
+  sessionTimeoutMs: number;
   handle: (batch: PartitionBatch) => Promise<void>;
   checkpoints: CheckpointSource;
   onError?: (event: string, fields: Record<string, unknown>) => void;
@@ -55,6 +56,8 @@ export class ConsumerLoop {
       'partition.assignment.strategy': 'cooperative-sticky',
       'js.consumer.max.batch.size': opts.batchSize,
       'fetch.wait.max.ms': 50,
+      'session.timeout.ms': opts.sessionTimeoutMs,
+      'heartbeat.interval.ms': Math.max(1000, Math.floor(opts.sessionTimeoutMs / 3)),
       rebalance_cb: (err: { code: number }, assignment: { topic: string; partition: number }[]) => this.onRebalance(err, assignment),
     } as any);
   }
@@ -64,12 +67,13 @@ export class ConsumerLoop {
     // Returning the assignment with offsets makes the client start each partition there.
     const byTopic = new Map<string, number[]>();
     for (const tp of assignment) byTopic.set(tp.topic, [...(byTopic.get(tp.topic) ?? []), tp.partition]);
-    const withOffsets: { topic: string; partition: number; offset?: string }[] = [];
+    // librdkafka-style entries: the offset is a number here, not the KafkaJS-style string.
+    const withOffsets: { topic: string; partition: number; offset?: number }[] = [];
     for (const [topic, partitions] of byTopic) {
       const stored = await this.opts.checkpoints.load(topic, partitions);
       for (const partition of partitions) {
         const next = stored.get(partition);
-        withOffsets.push(next === undefined ? { topic, partition } : { topic, partition, offset: next.toString() });
+        withOffsets.push(next === undefined ? { topic, partition } : { topic, partition, offset: Number(next) });
       }
     }
     return withOffsets;
