@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: the whole suite. Unit tests, then integration tests against real Kafka and Postgres,
+# which test/harness/global-setup.ts starts (scripts/infra.sh) unless KAFKA_BROKERS/DATABASE_URL are set.
+# Extra arguments go to jest (e.g. `npm test -- --selectProjects unit`).
+source "$(dirname "$0")/lib/common.sh"
+cd "$ROOT"
+ensure_system_packages
+ensure_node_modules
+exec npx jest --runInBand "$@"
