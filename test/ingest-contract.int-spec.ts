@@ -61,7 +61,9 @@ describe('ingest and query contract', () => {
 
   it('answers 413 over the body limit, the event limit and the batch limit', async () => {
     const huge = JSON.stringify({ type: 'a', data: 'x'.repeat(1024 * 1024) });
-    expect((await p.request('POST', '/v1/events', { key, raw: huge, headers: { 'content-type': 'application/json' } })).status).toBe(413);
+    const body = await p.request('POST', '/v1/events', { key, raw: huge, headers: { 'content-type': 'application/json' } });
+    expect(body.status).toBe(413);
+    expect(body.body).toMatchObject({ code: 'payload_too_large', detail: 'request body is over the 1048576 byte limit' });
     expect((await post({ type: 'a', data: 'x'.repeat(70 * 1024) })).status).toBe(413);
     expect((await post(Array.from({ length: 1001 }, () => ({ type: 'a' })))).status).toBe(413);
   });

@@ -7,7 +7,6 @@ import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
 import { Logger, NestJsonLogger } from '@tributary/observability/logger';
 import { GatewayModule } from './gateway.module';
-import { sendProblem } from './http/problem.filter';
 import { openApiDocument } from './openapi';
 
 async function main() {
@@ -19,8 +18,6 @@ async function main() {
   // themselves, so each error is a problem+json with the field path.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  // Errors raised before a route runs (body over the limit …) leave as problem+json too.
-  fastify.setErrorHandler((err, _req, reply) => sendProblem(reply, err));
 
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
   app.enableShutdownHooks();

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
 import { Logger } from '@tributary/observability/logger';
 
@@ -44,6 +45,9 @@ export interface Problem {
 }
 
 export function problemOf(e: unknown): { problem: Problem; retryAfter?: number } {
+  if ((e as { code?: string })?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    e = new TributaryError(ErrorCode.PayloadTooLarge, `request body is over the ${INGEST_LIMITS.bodyBytes} byte limit`);
+  }
   if (e instanceof TributaryError) {
     const status = statusOf(e.code);
     return {
