@@ -45,7 +45,9 @@ export interface Problem {
 }
 
 export function problemOf(e: unknown): { problem: Problem; retryAfter?: number } {
-  if ((e as { code?: string })?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+  // Fastify rejects an oversized body before any route runs; give it our code and the limit.
+  const raw = e as { code?: string; statusCode?: number; getStatus?: () => number };
+  if (raw?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || raw?.statusCode === 413 || (e instanceof HttpException && e.getStatus() === 413)) {
     e = new TributaryError(ErrorCode.PayloadTooLarge, `request body is over the ${INGEST_LIMITS.bodyBytes} byte limit`);
   }
   if (e instanceof TributaryError) {
