@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Local infrastructure without Docker: Apache Kafka (KRaft, from Maven Central jars) and
 # PostgreSQL (initdb into .cache/run/pg). Idempotent; waits until each part answers.
-#   infra.sh up [--brokers 1|3]   start what is not running, print the env to use
+#   infra.sh up [--brokers 1|3] [--with-jaeger]
+#                                 start what is not running, print the env to use
 #   infra.sh down                 stop what this script started
 #   infra.sh status               what is running
-# When KAFKA_BROKERS / DATABASE_URL are set, that part is not started: the given one is used.
+# When KAFKA_BROKERS / DATABASE_URL / OTEL_EXPORTER_OTLP_ENDPOINT are set, that part is not
+# started: the given one is used. Jaeger v2 is built from its Go module (cached in .cache/bin).
 source "$(dirname "$0")/lib/common.sh"
 
 KAFKA_HOME="$CACHE/kafka"
@@ -153,13 +155,54 @@ kafka_brokers_list() {
   echo "$out"
 }
 
+# Jaeger v2 lives in the module's cmd/jaeger; its go.mod has replace directives, so `go install
+# module@version` refuses it: build inside the downloaded module instead. v1.76.0 and v2.13.0 tag
+# the same commit (the proxy serves the v1 name).
+JAEGER_VERSION="${TRIBUTARY_JAEGER_MODULE_VERSION:-v1.76.0}"
+JAEGER_BIN="$CACHE/bin/jaeger-$JAEGER_VERSION"
+
+jaeger_build() {
+  [ -x "$JAEGER_BIN" ] && return 0
+  have go || die "Go (>= 1.24) is needed to build Jaeger: https://go.dev/dl/"
+  log "building Jaeger ($JAEGER_VERSION) with go; a few minutes the first time"
+  local src; src=$(GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s).Dir))')
+  local work="$CACHE/jaeger-src"
+  rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
+  mkdir -p "$CACHE/bin"
+  (cd "$work" && GOFLAGS=-mod=mod go build -o "$JAEGER_BIN.tmp" ./cmd/jaeger) >&2
+  mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
+  rm -rf "$work"
+}
+
+jaeger_up() {
+  local dir="$RUN/jaeger"
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then return 0; fi
+  jaeger_build
+  mkdir -p "$dir"
+  # No --config: the all-in-one default, in-memory storage, OTLP on 4317/4318, query on 16686.
+  nohup "$JAEGER_BIN" >"$dir/jaeger.log" 2>&1 &
+  echo $! > "$dir/pid"
+  log "jaeger starting (query API http://127.0.0.1:16686)"
+  wait_for 60 "jaeger" port_open 16686
+  wait_for 30 "jaeger OTLP" port_open 4318
+}
+
+jaeger_down() {
+  local f="$RUN/jaeger/pid"
+  [ -f "$f" ] || return 0
+  kill "$(cat "$f")" 2>/dev/null || true
+  rm -f "$f"
+}
+
 cmd=${1:-status}; shift || true
 brokers=1
+jaeger=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --brokers) brokers=$2; shift 2 ;;
     --brokers=*) brokers=${1#*=}; shift ;;
-    *) die "unknown option $1 (usage: infra.sh up|down|status [--brokers 1|3])" ;;
+    --with-jaeger) jaeger=1; shift ;;
+    *) die "unknown option $1 (usage: infra.sh up|down|status [--brokers 1|3] [--with-jaeger])" ;;
   esac
 done
 
@@ -167,10 +210,14 @@ case "$cmd" in
   up)
     if [ -n "${KAFKA_BROKERS:-}" ]; then log "KAFKA_BROKERS is set: using $KAFKA_BROKERS, starting no Kafka"; else kafka_up "$brokers"; fi
     if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set: using it, starting no Postgres"; else pg_up; fi
+    if [ "$jaeger" = 1 ]; then
+      if [ -n "${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then log "OTEL_EXPORTER_OTLP_ENDPOINT is set: starting no Jaeger"; else jaeger_up; fi
+    fi
     log "infrastructure is up; use:"
     print_env "$brokers"
+    if [ "$jaeger" = 1 ] || [ -f "$RUN/jaeger/pid" ]; then echo "export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:4318}"; fi
     ;;
-  down) kafka_down; pg_down; log "infrastructure stopped" ;;
+  down) kafka_down; pg_down; jaeger_down; log "infrastructure stopped" ;;
   status)
     n=$(broker_count_running)
     for i in $(seq 1 "$n"); do
@@ -179,6 +226,7 @@ case "$cmd" in
     done
     [ "$n" -eq 0 ] && echo "kafka: not started"
     if port_open "$PG_PORT"; then echo "postgres: up (127.0.0.1:$PG_PORT)"; else echo "postgres: down"; fi
+    if port_open 16686; then echo "jaeger: up (http://127.0.0.1:16686)"; else echo "jaeger: down"; fi
     ;;
   env) print_env "$(( $(broker_count_running) > 0 ? $(broker_count_running) : 1 ))" ;;
   *) die "usage: infra.sh up|down|status [--brokers 1|3]" ;;

@@ -54,11 +54,11 @@ describe('crash recovery: kill -9 of processors mid-run', () => {
     const chaos = (async () => {
       await waitFor('30% stored', async () => (await stored()) >= TOTAL * 0.3, 300000, 50);
       await p.killProcessor(0);
-      p.startProcessor(0);
+      await p.startProcessor(0);
       await waitFor('60% stored', async () => (await stored()) >= TOTAL * 0.6, 300000, 50);
       await p.killProcessor(1);
       await new Promise((r) => setTimeout(r, 500));
-      p.startProcessor(1);
+      await p.startProcessor(1);
     })();
     await Promise.all([...TENANTS.map(send), chaos]);
     await waitFor('every event stored', async () => (await stored()) === TOTAL, 300000, 200);

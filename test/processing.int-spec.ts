@@ -86,4 +86,38 @@ describe('processing: event store, streams and counts', () => {
     // Every message the gateway produced (2 × 1,000) is covered by a checkpoint.
     expect(total).toBe(2 * TOTAL);
   });
+
+  it('exposes what happened as Prometheus metrics on the gateway and the processors', async () => {
+    const scrape = async (url: string) => {
+      const r = await fetch(`${url}/metrics`);
+      expect(r.status).toBe(200);
+      return r.text();
+    };
+    // Sum of a series over label sets matching every `want` label.
+    const value = (text: string, name: string, want: Record<string, string> = {}) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+        .filter((l) => Object.entries(want).every(([k, v]) => l.includes(`${k}="${v}"`)))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+
+    const gw = await scrape(p.url);
+    expect(value(gw, 'tributary_events_accepted_total', { tenant: 'shop' })).toBe(2 * TOTAL);
+    expect(value(gw, 'tributary_http_request_duration_seconds_count', { route: '/v1/events', method: 'POST', status: '202' })).toBe(20);
+    expect(gw).toContain('tributary_producer_inflight_messages 0');
+    expect(gw).toContain('tributary_process_cpu_seconds_total');
+
+    const procs = await Promise.all(p.processorUrls.map(scrape));
+    const sum = (name: string, want: Record<string, string> = {}) => procs.reduce((a, t) => a + value(t, name, want), 0);
+    expect(sum('tributary_events_processed_total', { tenant: 'shop' })).toBe(TOTAL);
+    expect(sum('tributary_events_duplicates_total', { tenant: 'shop' })).toBe(TOTAL);
+    expect(sum('tributary_end_to_end_latency_seconds_count')).toBe(TOTAL);
+    expect(sum('tributary_batch_size_sum')).toBe(2 * TOTAL);
+    expect(procs.join('\n')).toMatch(new RegExp(`tributary_consumer_lag\\{topic="${p.topic.replace(/\./g, '\\.')}",partition="\\d+"\\} 0`));
+
+    for (const url of p.processorUrls) {
+      const ready = await (await fetch(`${url}/health/ready`)).json();
+      expect(ready.info).toMatchObject({ postgres: { status: 'up' }, kafka: { status: 'up' }, consumer_loop: { status: 'up' } });
+    }
+  });
 });

@@ -84,7 +84,7 @@ export class Platform {
     await migrate(cfg);
     this.db = createPool(cfg, 'tributary-test');
     await this.startGateway();
-    for (let i = 0; i < (opts.processors ?? 1); i++) this.startProcessor();
+    for (let i = 0; i < (opts.processors ?? 1); i++) await this.startProcessor();
     return this;
   }
 
@@ -105,9 +105,13 @@ export class Platform {
     }, 60000, 200);
   }
 
-  /** Starts processor number `i` (a new one when omitted); returns its index. */
-  startProcessor(i = this.processors.length): number {
-    this.processors[i] = this.spawnApp('processor', `processor-${i}`);
+  readonly processorUrls: string[] = [];
+
+  /** Starts processor number `i` (a new one when omitted) with its own ops port; returns its index. */
+  async startProcessor(i = this.processors.length): Promise<number> {
+    const port = await freePort();
+    this.processorUrls[i] = `http://127.0.0.1:${port}`;
+    this.processors[i] = this.spawnApp('processor', `processor-${i}`, { PROCESSOR_PORT: String(port), HOST: '127.0.0.1' });
     return i;
   }
 

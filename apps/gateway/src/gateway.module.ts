@@ -7,6 +7,7 @@ import { EventProducer } from '@tributary/kafka/event-producer';
 import { createPool } from '@tributary/store/database';
 import { EventsRepository } from '@tributary/store/events.repository';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
+import { MetricsController } from '@tributary/observability/metrics.controller';
 import { AdminController } from './admin/admin.controller';
 import { HealthController } from './health/health.controller';
 import { AuthGuard } from './http/auth.guard';
@@ -18,7 +19,7 @@ import { GATEWAY_CONFIG, PG_POOL } from './tokens';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
-  controllers: [AdminController, IngestController, QueryController, HealthController],
+  controllers: [AdminController, IngestController, QueryController, HealthController, MetricsController],
   providers: [
     { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
     { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },

@@ -1,3 +1,4 @@
+import './tracing';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -6,6 +7,8 @@ import { loadGatewayConfig } from '@tributary/config/config';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
 import { Logger, NestJsonLogger } from '@tributary/observability/logger';
+import { metrics } from '@tributary/observability/metrics';
+import { stopTracing } from '@tributary/observability/tracing';
 import { GatewayModule } from './gateway.module';
 import { openApiDocument } from './openapi';
 
@@ -18,9 +21,15 @@ async function main() {
   // themselves, so each error is a problem+json with the field path.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  fastify.addHook('onResponse', (req, reply, done) => {
+    // The route pattern, not the URL, keeps the label set bounded.
+    metrics.httpDuration.observe({ method: req.method, route: req.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
+  });
 
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
   app.enableShutdownHooks();
+  process.once('beforeExit', () => void stopTracing());
   SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
   await app.listen(cfg.port, cfg.host);
   new Logger('gateway').info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });

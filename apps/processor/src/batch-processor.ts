@@ -1,10 +1,13 @@
+import { Span, SpanStatusCode } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
 import { applyProjection, ProjectedEvent, Projection } from '@tributary/projections/projection';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
-import { appendEvents, IncomingEvent } from '@tributary/store/event-store.writer';
+import { AppendedEvent, appendEvents, IncomingEvent } from '@tributary/store/event-store.writer';
+import { metrics, tenantLabel } from '@tributary/observability/metrics';
+import { contextFromHeaders, linkTo, SpanKind, trace, tracer } from '@tributary/observability/tracing';
 
 export interface BatchOutcome {
   skipped: number;
@@ -58,11 +61,42 @@ export class BatchProcessor {
   ) {}
 
   async process(batch: PartitionBatch): Promise<BatchOutcome> {
+    const first = batch.messages[0].offset;
+    const last = batch.messages[batch.messages.length - 1].offset;
+    // The batch span links to every event it carries (bounded), and its SQL spans nest under it.
+    const links = batch.messages.slice(0, 128).flatMap((m) => linkTo(contextFromHeaders(m.headers)));
+    const attributes = {
+      ...messagingAttributes(batch.topic, batch.partition),
+      'messaging.batch.message_count': batch.messages.length,
+      'tributary.first_offset': first,
+      'tributary.last_offset': last,
+    };
+    return tracer().startActiveSpan(`process ${batch.topic}`, { kind: SpanKind.CONSUMER, links, attributes }, async (span) => {
+      const started = new Date();
+      try {
+        const { outcome, appended, duplicatesByTenant, write } = await this.apply(batch);
+        const committed = new Date();
+        traceEvents(batch.topic, appended, span, started, write, committed);
+        recordMetrics(batch, outcome, appended, duplicatesByTenant, started, committed);
+        span.setAttributes({ 'tributary.appended': outcome.appended, 'tributary.duplicates': outcome.duplicates, 'tributary.skipped': outcome.skipped });
+        return outcome;
+      } catch (e) {
+        span.recordException(e as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  private async apply(batch: PartitionBatch): Promise<{ outcome: BatchOutcome; appended: AppendedEvent[]; duplicatesByTenant: Map<string, number>; write: Window }> {
     return inTransaction(this.pool, async (tx) => {
       const next = await this.checkpoints.lock(tx, batch.topic, batch.partition);
       const todo = batch.messages.filter((m) => BigInt(m.offset) >= next);
       const outcome: BatchOutcome = { skipped: batch.messages.length - todo.length, appended: 0, duplicates: 0, deadLettered: 0 };
-      if (todo.length === 0) return outcome;
+      const write: Window = { start: new Date(), end: new Date() };
+      if (todo.length === 0) return { outcome, appended: [], duplicatesByTenant: new Map(), write };
 
       const incoming: IncomingEvent[] = [];
       const poison: { m: RawMessage; error: string }[] = [];
@@ -72,7 +106,9 @@ export class BatchProcessor {
         else poison.push({ m, error: d.error });
       }
 
-      const { appended, duplicates } = await appendEvents(tx, incoming);
+      write.start = new Date();
+      const { appended, duplicates, duplicatesByTenant } = await appendEvents(tx, incoming);
+      write.end = new Date();
       const projected: ProjectedEvent[] = appended.map((e) => ({
         tenant: e.envelope.tenant,
         id: e.envelope.id,
@@ -93,7 +129,75 @@ export class BatchProcessor {
       }
 
       await this.checkpoints.advance(tx, batch.topic, batch.partition, BigInt(todo[todo.length - 1].offset) + 1n);
-      return { ...outcome, appended: appended.length, duplicates, deadLettered: poison.length };
+      return { outcome: { ...outcome, appended: appended.length, duplicates, deadLettered: poison.length }, appended, duplicatesByTenant, write };
     });
+  }
+}
+
+function recordMetrics(batch: PartitionBatch, o: BatchOutcome, appended: AppendedEvent[], dupes: Map<string, number>, started: Date, committed: Date) {
+  metrics.batchSize.observe(batch.messages.length);
+  metrics.batchDuration.observe((committed.getTime() - started.getTime()) / 1000);
+  const perTenant = new Map<string, number>();
+  for (const e of appended) {
+    perTenant.set(e.envelope.tenant, (perTenant.get(e.envelope.tenant) ?? 0) + 1);
+    metrics.endToEnd.observe(Math.max(0, committed.getTime() - Date.parse(e.envelope.receivedAt)) / 1000);
+  }
+  for (const [t, n] of perTenant) metrics.eventsProcessed.inc({ tenant: tenantLabel(t) }, n);
+  for (const [t, n] of dupes) metrics.eventsDuplicate.inc({ tenant: tenantLabel(t) }, n);
+  if (o.deadLettered > 0) metrics.eventsDeadLettered.inc({ stage: 'decode' }, o.deadLettered);
+}
+
+interface Window {
+  start: Date;
+  end: Date;
+}
+
+function messagingAttributes(topic: string, partition: number) {
+  return {
+    'messaging.system': 'kafka',
+    'messaging.operation.type': 'process',
+    'messaging.destination.name': topic,
+    'messaging.destination.partition.id': String(partition),
+  };
+}
+
+/**
+ * One CONSUMER span per event as a child of the ingest request's context (carried in the Kafka
+ * headers), with the event store write under it, so one trace shows HTTP → produce → process → SQL.
+ * The times are those of the batch transaction the event was applied in.
+ */
+function traceEvents(topic: string, appended: AppendedEvent[], batchSpan: Span, started: Date, write: Window, committed: Date): void {
+  for (const e of appended) {
+    const parent = e.traceparent ? contextFromHeaders({ traceparent: e.traceparent }) : undefined;
+    if (!parent) continue;
+    const span = tracer().startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        startTime: started,
+        links: [{ context: batchSpan.spanContext() }],
+        attributes: {
+          ...messagingAttributes(topic, e.partition),
+          'messaging.kafka.offset': Number(e.offset),
+          'messaging.message.id': e.envelope.id,
+          'tributary.tenant': e.envelope.tenant,
+          'tributary.event_id': e.envelope.id,
+          ...(e.sequence !== null ? { 'tributary.sequence': e.sequence } : {}),
+        },
+      },
+      parent,
+    );
+    tracer()
+      .startSpan(
+        'INSERT events',
+        {
+          kind: SpanKind.CLIENT,
+          startTime: write.start,
+          attributes: { 'db.system.name': 'postgresql', 'db.system': 'postgresql', 'db.operation.name': 'INSERT', 'db.collection.name': 'events', 'tributary.event_id': e.envelope.id },
+        },
+        trace.setSpan(parent, span),
+      )
+      .end(write.end);
+    span.end(committed);
   }
 }

@@ -44,6 +44,11 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
     this.log.info('processor_started', { topic: this.cfg.kafka.topic, group: this.cfg.groupId });
   }
 
+  /** Null until the loop has started. */
+  loopHealth() {
+    return this.loop?.health() ?? null;
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.loop?.stop();
     this.log.info('processor_stopped');

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './tracing';
 import 'reflect-metadata';
 import { CommandFactory } from 'nest-commander';
 import { CliModule } from './cli.module';

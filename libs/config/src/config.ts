@@ -120,7 +120,10 @@ export interface ProcessorConfig {
   partitionsConcurrently: number;
   /** How long the group waits for a silent (crashed) processor before moving its partitions. */
   sessionTimeoutMs: number;
+  /** A batch still unapplied after this long (retrying) makes the processor not ready. */
+  stuckAfterMs: number;
   port: number;
+  host: string;
 }
 
 export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
@@ -133,7 +136,9 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
     batchSize: r.int('TRIBUTARY_BATCH_SIZE', 500, 1, 100000),
     partitionsConcurrently,
     sessionTimeoutMs: r.int('TRIBUTARY_SESSION_TIMEOUT_MS', 10000, 6000, 300000),
+    stuckAfterMs: r.int('TRIBUTARY_STUCK_AFTER_MS', 30000, 1000, 3600000),
     port: r.int('PROCESSOR_PORT', 8081, 0, 65535),
+    host: r.string('HOST', '0.0.0.0'),
   });
 }
 

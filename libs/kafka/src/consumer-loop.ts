@@ -1,5 +1,6 @@
 import { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '@tributary/config/config';
+import { metrics } from '@tributary/observability/metrics';
 import { createKafka } from './kafka-client';
 
 export interface RawMessage {
@@ -44,9 +45,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class ConsumerLoop {
   private readonly consumer: KafkaJS.Consumer;
   private running = false;
-  /** Last time the loop finished a batch or polled an empty assignment: liveness for health. */
+  /** Last time the loop was handed a batch or finished one. */
   lastProgressAt = Date.now();
-  batchesInFlight = 0;
+  /** Partition → when its batch in progress started; a long-running entry means a stuck loop. */
+  private readonly inFlightSince = new Map<string, number>();
 
   constructor(private readonly opts: ConsumerLoopOptions) {
     this.consumer = createKafka(opts.kafka).consumer({
@@ -86,6 +88,7 @@ export class ConsumerLoop {
     await this.consumer.run({
       partitionsConsumedConcurrently: this.opts.partitionsConcurrently,
       eachBatch: async ({ batch, isRunning, isStale }) => {
+        this.markProgress();
         if (batch.messages.length === 0) return;
         const messages: RawMessage[] = batch.messages.map((m: any) => ({
           offset: m.offset,
@@ -94,13 +97,15 @@ export class ConsumerLoop {
           headers: decodeHeaders(m.headers),
           timestamp: m.timestamp,
         }));
-        this.batchesInFlight++;
+        const key = `${batch.topic}:${batch.partition}`;
+        this.inFlightSince.set(key, Date.now());
         try {
           await this.handleWithRetry({ topic: batch.topic, partition: batch.partition, messages }, () => isRunning() && !isStale());
         } finally {
-          this.batchesInFlight--;
+          this.inFlightSince.delete(key);
         }
-        this.lastProgressAt = Date.now();
+        this.markProgress();
+        metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
         const next = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
         await this.consumer
           .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
@@ -109,12 +114,24 @@ export class ConsumerLoop {
     });
   }
 
+  private markProgress() {
+    this.lastProgressAt = Date.now();
+    metrics.loopLastProgress.set(this.lastProgressAt / 1000);
+  }
+
+  /** For readiness: whether the loop runs, and how long its oldest batch in progress has taken. */
+  health(): { running: boolean; oldestBatchMs: number } {
+    const oldest = Math.min(Date.now(), ...this.inFlightSince.values());
+    return { running: this.running, oldestBatchMs: Date.now() - oldest };
+  }
+
   private async handleWithRetry(batch: PartitionBatch, stillOwned: () => boolean): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.opts.handle(batch);
         return;
       } catch (e) {
+        metrics.batchFailures.inc();
         this.opts.onError?.('batch_failed', {
           partition: batch.partition,
           first_offset: batch.messages[0].offset,

@@ -2,6 +2,7 @@ import { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '@tributary/config/config';
 import { EventEnvelope, kafkaKeyOf } from '@tributary/contracts/envelope';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
+import { metrics } from '@tributary/observability/metrics';
 import { createKafka } from './kafka-client';
 
 export const RETRY_AFTER_SECONDS = 5;
@@ -31,8 +32,10 @@ export class EventProducer {
     this.connected = true;
   }
 
-  async publish(events: EventEnvelope[], headers: { traceparent?: string } = {}): Promise<void> {
+  /** `trace` holds W3C trace-context headers (traceparent, tracestate) for every message. */
+  async publish(events: EventEnvelope[], trace: Record<string, string> = {}): Promise<void> {
     if (!this.connected) throw new TributaryError(ErrorCode.BrokerUnavailable, 'the gateway is not connected to Kafka yet', [], RETRY_AFTER_SECONDS);
+    metrics.producerInflight.inc(events.length);
     try {
       await this.producer.send({
         topic: this.cfg.topic,
@@ -43,7 +46,7 @@ export class EventProducer {
             tenant: e.tenant,
             type: e.type,
             id: e.id,
-            ...(headers.traceparent ? { traceparent: headers.traceparent } : {}),
+            ...trace,
           },
         })),
       });
@@ -54,6 +57,8 @@ export class EventProducer {
         [],
         RETRY_AFTER_SECONDS,
       );
+    } finally {
+      metrics.producerInflight.dec(events.length);
     }
   }
 

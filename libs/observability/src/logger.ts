@@ -1,32 +1,40 @@
 import type { LoggerService } from '@nestjs/common';
-
-type Level = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const threshold = ORDER[(process.env.LOG_LEVEL as Level) ?? 'info'] ?? ORDER.info;
+import { trace } from '@opentelemetry/api';
+import pino from 'pino';
 
 /**
- * JSON-lines logger: one object per line with a stable snake_case `event` name and structured
- * fields. Never pass secrets (API keys, tokens) as fields.
+ * JSON lines (pino) with a stable snake_case `event` name, structured fields, and the active
+ * span's `trace_id` / `span_id`. Secrets are redacted by field name as a second line of defence;
+ * never pass API keys or tokens as fields in the first place.
  */
+const root = pino({
+  level: process.env.LOG_LEVEL ?? 'info',
+  base: { service: process.env.OTEL_SERVICE_NAME },
+  messageKey: 'event',
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+  redact: { paths: ['key', 'token', 'authorization', '*.key', '*.token', '*.authorization', 'headers.authorization', 'headers["x-api-key"]'], censor: '[redacted]' },
+  mixin() {
+    const sc = trace.getActiveSpan()?.spanContext();
+    return sc && sc.traceFlags !== undefined && sc.traceId !== '00000000000000000000000000000000' ? { trace_id: sc.traceId, span_id: sc.spanId } : {};
+  },
+});
+
 export class Logger {
-  constructor(private readonly component: string) {}
-
-  private write(level: Level, event: string, fields: Record<string, unknown>) {
-    if (ORDER[level] < threshold) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), level, component: this.component, event, ...fields });
-    (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
+  private readonly log: pino.Logger;
+  constructor(component: string) {
+    this.log = root.child({ component });
   }
-
-  debug(event: string, fields: Record<string, unknown> = {}) { this.write('debug', event, fields); }
-  info(event: string, fields: Record<string, unknown> = {}) { this.write('info', event, fields); }
-  warn(event: string, fields: Record<string, unknown> = {}) { this.write('warn', event, fields); }
-  error(event: string, fields: Record<string, unknown> = {}) { this.write('error', event, fields); }
+  debug(event: string, fields: Record<string, unknown> = {}) { this.log.debug(fields, event); }
+  info(event: string, fields: Record<string, unknown> = {}) { this.log.info(fields, event); }
+  warn(event: string, fields: Record<string, unknown> = {}) { this.log.warn(fields, event); }
+  error(event: string, fields: Record<string, unknown> = {}) { this.log.error(fields, event); }
 }
 
 /** Routes Nest's own messages through the JSON logger. */
 export class NestJsonLogger implements LoggerService {
   private readonly json = new Logger('nest');
-  private emit(level: Level, message: unknown, context?: unknown) {
+  private emit(level: 'debug' | 'info' | 'warn' | 'error', message: unknown, context?: unknown) {
     this.json[level]('nest_message', { message: String(message), context: context === undefined ? undefined : String(context) });
   }
   log(message: unknown, context?: unknown) { this.emit('info', message, context); }

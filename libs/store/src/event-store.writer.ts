@@ -15,6 +15,7 @@ export interface AppendedEvent extends IncomingEvent {
 export interface AppendResult {
   appended: AppendedEvent[];
   duplicates: number;
+  duplicatesByTenant: Map<string, number>;
 }
 
 // A batch comes from one partition, so its offsets identify its messages.
@@ -26,7 +27,7 @@ const byKey = <T>(rows: T[], key: (r: T) => string) => [...rows].sort((a, b) => 
  * ones are counted as duplicates); each subject's events get sequence numbers 1, 2, 3 … in log order.
  */
 export async function appendEvents(db: Queryable, batch: IncomingEvent[]): Promise<AppendResult> {
-  if (batch.length === 0) return { appended: [], duplicates: 0 };
+  if (batch.length === 0) return { appended: [], duplicates: 0, duplicatesByTenant: new Map() };
 
   // 1. Drop repeats inside the batch, then ask the idempotency table which ids are new.
   const seen = new Set<string>();
@@ -125,5 +126,5 @@ export async function appendEvents(db: Queryable, batch: IncomingEvent[]): Promi
       [tenants, tenants.map((t) => dupes.get(t))],
     );
   }
-  return { appended, duplicates: batch.length - appended.length };
+  return { appended, duplicates: batch.length - appended.length, duplicatesByTenant: dupes };
 }

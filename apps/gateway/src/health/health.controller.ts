@@ -2,24 +2,15 @@ import { Controller, Get, Inject, OnModuleDestroy } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import type { GatewayConfig } from '@tributary/config/config';
-import { createKafka } from '@tributary/kafka/kafka-client';
+import { DependencyChecks } from '@tributary/observability/health-checks';
 import { GATEWAY_CONFIG, PG_POOL } from '../tokens';
-
-const withTimeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))]);
 
 @Controller('health')
 export class HealthController implements OnModuleDestroy {
-  private readonly admin;
-  private adminConnected?: Promise<void>;
+  private readonly checks: DependencyChecks;
 
-  constructor(
-    private readonly health: HealthCheckService,
-    private readonly indicator: HealthIndicatorService,
-    @Inject(PG_POOL) private readonly pool: Pool,
-    @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
-  ) {
-    this.admin = createKafka(cfg.kafka).admin();
+  constructor(private readonly health: HealthCheckService, indicator: HealthIndicatorService, @Inject(PG_POOL) pool: Pool, @Inject(GATEWAY_CONFIG) cfg: GatewayConfig) {
+    this.checks = new DependencyChecks(indicator, pool, cfg.kafka);
   }
 
   @Get('live')
@@ -30,31 +21,10 @@ export class HealthController implements OnModuleDestroy {
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check([
-      async () => {
-        const s = this.indicator.check('postgres');
-        try {
-          await withTimeout(this.pool.query('SELECT 1'), 2000);
-          return s.up();
-        } catch (e) {
-          return s.down({ message: (e as Error).message });
-        }
-      },
-      async () => {
-        const s = this.indicator.check('kafka');
-        try {
-          this.adminConnected ??= this.admin.connect();
-          await withTimeout(this.adminConnected, 2000);
-          await withTimeout(this.admin.fetchTopicMetadata({ topics: [this.cfg.kafka.topic] }), 2000);
-          return s.up();
-        } catch (e) {
-          return s.down({ message: (e as Error).message });
-        }
-      },
-    ]);
+    return this.health.check([() => this.checks.postgres(), () => this.checks.kafkaTopic()]);
   }
 
-  async onModuleDestroy() {
-    if (this.adminConnected) await this.admin.disconnect().catch(() => undefined);
+  onModuleDestroy() {
+    return this.checks.close();
   }
 }

@@ -17,8 +17,7 @@ export class IngestController {
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const traceparent = typeof headers.traceparent === 'string' ? headers.traceparent : undefined;
-    const answer = await this.ingest.ingest(who.tenant, headers, Buffer.isBuffer(body) ? body : Buffer.alloc(0), traceparent);
+    const answer = await this.ingest.ingest(who.tenant, headers, Buffer.isBuffer(body) ? body : Buffer.alloc(0));
     void reply.status(answer.status);
     return answer.body;
   }

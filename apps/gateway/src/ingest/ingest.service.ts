@@ -1,10 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { GatewayConfig } from '@tributary/config/config';
 import { v7 as uuidv7 } from 'uuid';
 import { decodeIngest, INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { EventEnvelope } from '@tributary/contracts/envelope';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
 import { validateEvent } from '@tributary/contracts/validate-event';
 import { EventProducer } from '@tributary/kafka/event-producer';
+import { metrics, tenantLabel } from '@tributary/observability/metrics';
+import { SpanKind, traceHeaders, tracer } from '@tributary/observability/tracing';
+import { GATEWAY_CONFIG } from '../tokens';
 
 export type ItemResult =
   | { index: number; id: string; status: 'accepted' }
@@ -16,13 +21,53 @@ export type IngestAnswer =
 
 @Injectable()
 export class IngestService {
-  constructor(private readonly producer: EventProducer) {}
+  constructor(private readonly producer: EventProducer, @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig) {}
+
+  /** A PRODUCER span under the HTTP request; its context travels in every message's headers. */
+  private publish(tenant: string, envelopes: EventEnvelope[]): Promise<void> {
+    const attributes = {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': this.cfg.kafka.topic,
+      'messaging.batch.message_count': envelopes.length,
+      'tributary.tenant': tenant,
+      // Searchable in Jaeger by tag; a batch lists its first ids only to bound the span's size.
+      'tributary.event_id': envelopes.length === 1 ? envelopes[0].id : envelopes.slice(0, 20).map((e) => e.id).join(','),
+    };
+    return tracer().startActiveSpan(`send ${this.cfg.kafka.topic}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+      try {
+        await this.producer.publish(envelopes, traceHeaders());
+      } catch (e) {
+        span.recordException(e as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+        throw e;
+      } finally {
+        span.end();
+      }
+    });
+  }
 
   /**
    * Validates every event, stamps tenant, id and times, and answers only after Kafka acknowledged
    * the accepted ones (acks=all). Invalid events of a batch are reported; the valid ones still go.
    */
-  async ingest(tenant: string, headers: Record<string, string | string[] | undefined>, body: Buffer, traceparent?: string): Promise<IngestAnswer> {
+  async ingest(tenant: string, headers: Record<string, string | string[] | undefined>, body: Buffer): Promise<IngestAnswer> {
+    try {
+      const answer = await this.decodeValidatePublish(tenant, headers, body);
+      const accepted = 'accepted' in answer.body && typeof answer.body.accepted === 'number' ? answer.body.accepted : 1;
+      if (accepted > 0) metrics.eventsAccepted.inc({ tenant: tenantLabel(tenant) }, accepted);
+      if ('results' in answer.body) {
+        for (const r of answer.body.results) if (r.status === 'rejected') metrics.eventsRejected.inc({ tenant: tenantLabel(tenant), reason: r.error.code });
+      }
+      return answer;
+    } catch (e) {
+      const reason = e instanceof TributaryError ? e.code : 'internal';
+      metrics.eventsRejected.inc({ tenant: tenantLabel(tenant), reason });
+      throw e;
+    }
+  }
+
+  private async decodeValidatePublish(tenant: string, headers: Record<string, string | string[] | undefined>, body: Buffer): Promise<IngestAnswer> {
     const decoded = decodeIngest(headers, body);
     const receivedAt = new Date().toISOString();
     const results: ItemResult[] = [];
@@ -53,7 +98,7 @@ export class IngestService {
       results.push({ index, id: envelope.id, status: 'accepted' });
     });
 
-    if (envelopes.length > 0) await this.producer.publish(envelopes, { traceparent });
+    if (envelopes.length > 0) await this.publish(tenant, envelopes);
 
     if (!decoded.batch) return { status: 202, body: { id: envelopes[0].id, status: 'accepted' } };
     const accepted = envelopes.length;

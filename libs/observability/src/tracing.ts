@@ -1,0 +1,64 @@
+import { context, propagation, Context, Link, SpanKind, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+
+let sdk: NodeSDK | undefined;
+
+/**
+ * Starts the OpenTelemetry SDK. Must run before Nest, pg or http are loaded (each app's
+ * `tracing.ts` is the first import of its main.ts) so the instrumentations can patch them.
+ * Spans are exported over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT; without it they still exist
+ * (trace ids in logs and Kafka headers) but go nowhere.
+ */
+export function startTracing(serviceName: string): void {
+  if (sdk) return;
+  const exporting = !!(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  sdk = new NodeSDK({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: process.env.OTEL_SERVICE_NAME ?? serviceName }),
+    spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+    instrumentations: [
+      new HttpInstrumentation({
+        // Probes and scrapes are noise in traces.
+        ignoreIncomingRequestHook: (req) => /^\/(health|metrics)/.test(req.url ?? ''),
+        ignoreOutgoingRequestHook: () => true,
+      }),
+      // Only SQL issued inside a traced operation (a request or a batch) becomes a span.
+      new PgInstrumentation({ requireParentSpan: true }),
+    ],
+  });
+  sdk.start();
+}
+
+/** Flushes pending spans; call on shutdown. */
+export async function stopTracing(): Promise<void> {
+  await sdk?.shutdown().catch(() => undefined);
+  sdk = undefined;
+}
+
+export const tracer = () => trace.getTracer('tributary');
+
+/** W3C trace context of `ctx` as Kafka message headers. */
+export function traceHeaders(ctx: Context = context.active()): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+/** The context a message's headers carry (the producer's span), or undefined. */
+export function contextFromHeaders(headers: Record<string, string>): Context | undefined {
+  if (!headers.traceparent) return undefined;
+  const ctx = propagation.extract(context.active(), headers);
+  return trace.getSpanContext(ctx) ? ctx : undefined;
+}
+
+export function linkTo(ctx: Context | undefined): Link[] {
+  const sc = ctx && trace.getSpanContext(ctx);
+  return sc ? [{ context: sc }] : [];
+}
+
+export { SpanKind, context, trace };
