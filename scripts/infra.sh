@@ -156,8 +156,8 @@ kafka_brokers_list() {
 }
 
 # Jaeger v2 lives in the module's cmd/jaeger; its go.mod has replace directives, so `go install
-# module@version` refuses it: build inside the downloaded module instead. v1.76.0 and v2.13.0 tag
-# the same commit (the proxy serves the v1 name).
+# module@version` refuses it: build inside the downloaded module instead. The module has no /v2
+# path, so the proxy serves Jaeger releases under their v1.x tags.
 JAEGER_VERSION="${TRIBUTARY_JAEGER_MODULE_VERSION:-v1.76.0}"
 JAEGER_BIN="$CACHE/bin/jaeger-$JAEGER_VERSION"
 

@@ -4,14 +4,16 @@ import * as path from 'path';
 const ROOT = path.resolve(__dirname, '../..');
 
 /**
- * Runs once before the integration tests: real Kafka and Postgres (started by scripts/infra.sh
- * unless KAFKA_BROKERS and DATABASE_URL are given) and a fresh build of the apps the tests spawn.
+ * Runs once before the integration tests: real Kafka, Postgres and Jaeger (started by
+ * scripts/infra.sh unless KAFKA_BROKERS, DATABASE_URL, OTEL_EXPORTER_OTLP_ENDPOINT are given) and a fresh build of the apps the tests spawn.
  */
 export default async function globalSetup(): Promise<void> {
-  const out = execFileSync('bash', [path.join(ROOT, 'scripts/infra.sh'), 'up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync('bash', [path.join(ROOT, 'scripts/infra.sh'), 'up', '--with-jaeger'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   for (const line of out.split('\n')) {
-    const m = /^export (KAFKA_BROKERS|DATABASE_URL)=(.+)$/.exec(line.trim());
+    const m = /^export (KAFKA_BROKERS|DATABASE_URL|OTEL_EXPORTER_OTLP_ENDPOINT)=(.+)$/.exec(line.trim());
     if (m) process.env[m[1]] = m[2];
   }
+  // Spans leave the apps within a fraction of a second, so the tracing tests need not wait long.
+  process.env.OTEL_BSP_SCHEDULE_DELAY ??= '200';
   execFileSync('bash', ['-c', 'npx tsc -p tsconfig.build.json && npx tsc-alias -p tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 }

@@ -1,0 +1,85 @@
+import { randomBytes } from 'crypto';
+import { Platform, waitFor } from './harness/platform';
+
+/** Jaeger's query API (v1 JSON), as an operator would use it. */
+const JAEGER = process.env.JAEGER_QUERY_URL ?? 'http://127.0.0.1:16686';
+
+interface JaegerSpan {
+  spanID: string;
+  operationName: string;
+  processID: string;
+  references: { refType: string; spanID: string; traceID: string }[];
+  tags: { key: string; value: unknown }[];
+}
+interface JaegerTrace {
+  traceID: string;
+  spans: JaegerSpan[];
+  processes: Record<string, { serviceName: string }>;
+}
+
+const service = (t: JaegerTrace, s: JaegerSpan) => t.processes[s.processID].serviceName;
+const tag = (s: JaegerSpan, key: string) => s.tags.find((x) => x.key === key)?.value;
+const parentOf = (s: JaegerSpan) => s.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
+
+async function traceById(id: string): Promise<JaegerTrace | undefined> {
+  const r = await fetch(`${JAEGER}/api/traces/${id}`);
+  if (r.status !== 200) return undefined;
+  return ((await r.json()) as { data: JaegerTrace[] }).data[0];
+}
+
+/** The whole path must be in the trace: gateway HTTP + produce, processor process + SQL write. */
+function complete(t: JaegerTrace | undefined, eventId: string) {
+  if (!t) return undefined;
+  const names = t.spans.map((s) => `${service(t, s)}:${s.operationName}`);
+  const processed = t.spans.find((s) => service(t, s) === 'tributary-processor' && s.operationName.startsWith('process ') && tag(s, 'tributary.event_id') === eventId);
+  const insert = t.spans.find((s) => service(t, s) === 'tributary-processor' && s.operationName === 'INSERT events');
+  const post = t.spans.find((s) => service(t, s) === 'tributary-gateway' && /^POST/.test(s.operationName));
+  const send = t.spans.find((s) => service(t, s) === 'tributary-gateway' && s.operationName.startsWith('send '));
+  return processed && insert && post && send ? { t, names, processed, insert, post, send } : undefined;
+}
+
+describe('tracing: one Jaeger trace per event, HTTP to SQL', () => {
+  const p = new Platform('tracing');
+  let key: string;
+
+  beforeAll(async () => {
+    await p.start();
+    key = await p.tenant('traced');
+  });
+  afterAll(() => p.stop());
+
+  it('finds the event by its id in Jaeger, with gateway and processor spans down to the Postgres write', async () => {
+    const id = `trace-me-${randomBytes(4).toString('hex')}`;
+    expect((await p.request('POST', '/v1/events', { key, body: { id, type: 'order.created', subject: 'order-7' } })).status).toBe(202);
+
+    const found = await waitFor('the event trace in Jaeger', async () => {
+      const tags = encodeURIComponent(JSON.stringify({ 'tributary.event_id': id }));
+      const r = await fetch(`${JAEGER}/api/traces?service=tributary-processor&tags=${tags}&limit=5&lookback=1h`);
+      const traces = ((await r.json()) as { data: JaegerTrace[] }).data ?? [];
+      return traces.length === 1 ? complete(await traceById(traces[0].traceID), id) : undefined;
+    }, 30000, 500);
+
+    // Chain: process ← send ← POST, and the write under the process span.
+    expect(parentOf(found.processed)).toBe(found.send.spanID);
+    expect(found.send.references.length).toBeGreaterThan(0);
+    expect(parentOf(found.insert)).toBe(found.processed.spanID);
+    expect(tag(found.processed, 'messaging.system')).toBe('kafka');
+    expect(tag(found.processed, 'messaging.destination.name')).toBe(p.topic);
+    expect(typeof tag(found.processed, 'messaging.kafka.offset')).toBe('number');
+    expect(tag(found.processed, 'tributary.tenant')).toBe('traced');
+    expect(tag(found.insert, 'db.system.name')).toBe('postgresql');
+  });
+
+  it("continues the client's own traceparent", async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const clientSpan = randomBytes(8).toString('hex');
+    const id = `client-traced-${randomBytes(4).toString('hex')}`;
+    const r = await p.request('POST', '/v1/events', { key, body: { id, type: 'order.paid' }, headers: { traceparent: `00-${traceId}-${clientSpan}-01` } });
+    expect(r.status).toBe(202);
+
+    const found = await waitFor('the client trace in Jaeger', async () => complete(await traceById(traceId), id), 30000, 500);
+    expect(found.t.traceID).toBe(traceId);
+    // The gateway's server span is the child of the client's span.
+    expect(parentOf(found.post)).toBe(clientSpan);
+  });
+});
