@@ -4,6 +4,7 @@
 # Extra arguments go to jest (e.g. `npm test -- --selectProjects unit`).
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
-ensure_system_packages
+# promtool checks the shipped alert rules.
+ensure_system_packages promtool:prometheus
 ensure_node_modules
 exec npx jest --runInBand "$@"

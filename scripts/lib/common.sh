@@ -24,9 +24,11 @@ pg_bindir() {
   return 1
 }
 
-# Debian package names for what is missing; empty when all is there.
+# Debian package names for what is missing; empty when all is there. Extra arguments are
+# COMMAND:PACKAGE pairs needed only by the caller (e.g. promtool:prometheus for the tests).
 missing_packages() {
-  local need=()
+  local need=() pair
+  for pair in "$@"; do have "${pair%%:*}" || need+=("${pair##*:}"); done
   have java || need+=(openjdk-17-jre-headless)
   have mvn || need+=(maven)
   pg_bindir >/dev/null || need+=(postgresql)
@@ -41,7 +43,7 @@ missing_packages() {
 }
 
 ensure_system_packages() {
-  local need; need="$(missing_packages)"
+  local need; need="$(missing_packages "$@")"
   [ -z "$need" ] && return 0
   if is_root && have apt-get; then
     log "installing system packages: $need"
