@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm run dev`: everything needed to run Tributary locally, then the gateway and the processor
-# in the foreground (Ctrl-C stops them; `npm run infra:down` stops Kafka and Postgres).
+# `npm run dev [-- --with-jaeger]`: everything needed to run Tributary locally, then the gateway
+# and the processor in the foreground (Ctrl-C stops them; `npm run infra:down` stops the rest).
+# --with-jaeger also builds (once) and starts Jaeger and sends traces to it.
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 
@@ -8,7 +9,7 @@ ensure_system_packages
 ensure_node_modules
 
 # Kafka and Postgres: started here unless KAFKA_BROKERS / DATABASE_URL point elsewhere.
-eval "$(bash scripts/infra.sh up)"
+eval "$(bash scripts/infra.sh up "$@")"
 
 log "building"
 build_app
@@ -72,6 +73,8 @@ Send an event, then read it back:
        -d '{"id":"order-1-created","type":"order.created","subject":"order-1","data":{"amount":42}}'
   curl -s $url/v1/events/order-1-created -H "Authorization: Bearer $key"
 
+${OTEL_EXPORTER_OTLP_ENDPOINT:+Traces: http://127.0.0.1:16686 (Jaeger query API; search service tributary-processor, tag tributary.event_id=<id>)
+}Metrics: $url/metrics and http://127.0.0.1:${PROCESSOR_PORT:-8081}/metrics
 Logs: $RUN/logs/. Ctrl-C stops the apps; 'npm run infra:down' stops Kafka and Postgres.
 MSG
 wait -n "${pids[@]}"

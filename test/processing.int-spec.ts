@@ -116,7 +116,7 @@ describe('processing: event store, streams and counts', () => {
     expect(procs.join('\n')).toMatch(new RegExp(`tributary_consumer_lag\\{topic="${p.topic.replace(/\./g, '\\.')}",partition="\\d+"\\} 0`));
 
     for (const url of p.processorUrls) {
-      const ready = await (await fetch(`${url}/health/ready`)).json();
+      const ready = (await (await fetch(`${url}/health/ready`)).json()) as { info: unknown };
       expect(ready.info).toMatchObject({ postgres: { status: 'up' }, kafka: { status: 'up' }, consumer_loop: { status: 'up' } });
     }
   });

@@ -79,6 +79,8 @@ describe('tracing: one Jaeger trace per event, HTTP to SQL', () => {
 
     const found = await waitFor('the client trace in Jaeger', async () => complete(await traceById(traceId), id), 30000, 500);
     expect(found.t.traceID).toBe(traceId);
+    // The API hands out the trace id with the event, so operators can go from an id to its trace.
+    expect((await p.request('GET', `/v1/events/${id}`, { key })).body.traceId).toBe(traceId);
     // The gateway's server span is the child of the client's span.
     expect(parentOf(found.post)).toBe(clientSpan);
   });

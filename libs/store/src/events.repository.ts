@@ -15,11 +15,12 @@ export interface StoredEvent {
   offset: number;
   sequence: number | null;
   receivedAt: string;
+  traceId?: string;
   [extension: string]: unknown;
 }
 
 const COLUMNS = `event_id, type, source, subject, sequence, time, received_at, specversion, datacontenttype, data,
-                 extensions, partition_key, kafka_partition, kafka_offset, status`;
+                 extensions, partition_key, kafka_partition, kafka_offset, status, traceparent`;
 
 function toEvent(r: any): StoredEvent {
   return {
@@ -38,6 +39,8 @@ function toEvent(r: any): StoredEvent {
     offset: Number(r.kafka_offset),
     sequence: r.sequence === null ? null : Number(r.sequence),
     receivedAt: r.received_at.toISOString(),
+    // The trace id of the request that ingested it: paste into Jaeger's search.
+    ...(r.traceparent ? { traceId: String(r.traceparent).split('-')[1] } : {}),
   };
 }
 
