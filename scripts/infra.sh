@@ -5,6 +5,7 @@
 #                                 start what is not running, print the env to use
 #   infra.sh down                 stop what this script started
 #   infra.sh status               what is running
+#   infra.sh jars                 only fetch the Kafka jars (tests start private brokers with them)
 # When KAFKA_BROKERS / DATABASE_URL / OTEL_EXPORTER_OTLP_ENDPOINT are set, that part is not
 # started: the given one is used. Jaeger v2 is built from its Go module (cached in .cache/bin).
 source "$(dirname "$0")/lib/common.sh"
@@ -228,6 +229,7 @@ case "$cmd" in
     if port_open "$PG_PORT"; then echo "postgres: up (127.0.0.1:$PG_PORT)"; else echo "postgres: down"; fi
     if port_open 16686; then echo "jaeger: up (http://127.0.0.1:16686)"; else echo "jaeger: down"; fi
     ;;
+  jars) fetch_kafka ;;
   env) print_env "$(( $(broker_count_running) > 0 ? $(broker_count_running) : 1 ))" ;;
   *) die "usage: infra.sh up|down|status [--brokers 1|3]" ;;
 esac

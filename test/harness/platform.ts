@@ -57,7 +57,7 @@ export class Platform {
   private gateway?: ChildProcess;
   private readonly processors: (ChildProcess | undefined)[] = [];
 
-  constructor(label: string, private readonly partitions = 6) {
+  constructor(label: string, private readonly partitions = 6, private readonly overrides: Record<string, string> = {}) {
     const id = randomBytes(4).toString('hex');
     this.name = `${label}-${id}`;
     this.schema = `t_${label.replace(/[^a-z0-9]/g, '_')}_${id}`;
@@ -74,6 +74,7 @@ export class Platform {
       TRIBUTARY_TOPIC_PARTITIONS: String(this.partitions),
       TRIBUTARY_ADMIN_TOKEN: this.adminToken,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...this.overrides,
       ...extra,
     };
   }
@@ -156,6 +157,17 @@ export class Platform {
     const k = await this.request('POST', `/v1/admin/tenants/${tenant}/keys`, { key: this.adminToken, body: { roles } });
     if (k.status !== 201) throw new Error(`key for ${tenant}: ${k.status} ${JSON.stringify(k.body)}`);
     return k.body.key;
+  }
+
+  /** SIGTERM: the graceful path. Resolves with the exit code. */
+  async terminateProcessor(i: number): Promise<number | null> {
+    const p = this.processors[i];
+    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    p.kill('SIGTERM');
+    const code = await exited;
+    this.processors[i] = undefined;
+    return code;
   }
 
   async stop(): Promise<void> {

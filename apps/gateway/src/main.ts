@@ -6,15 +6,17 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { loadGatewayConfig } from '@tributary/config/config';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
+import { retryUntil } from '@tributary/kafka/retry';
 import { Logger, NestJsonLogger } from '@tributary/observability/logger';
 import { metrics } from '@tributary/observability/metrics';
-import { stopTracing } from '@tributary/observability/tracing';
+import { handleShutdown } from '@tributary/observability/shutdown';
 import { GatewayModule } from './gateway.module';
 import { openApiDocument } from './openapi';
 
 async function main() {
   const cfg = loadGatewayConfig();
-  await ensureTopics(cfg.kafka);
+  const log = new Logger('gateway');
+  await retryUntil('creating topics', () => ensureTopics(cfg.kafka), 5 * 60_000, (attempt, e) => log.warn('kafka_unavailable_at_start', { attempt, error: e.message }));
   const adapter = new FastifyAdapter({ bodyLimit: INGEST_LIMITS.bodyBytes });
   const fastify = adapter.getInstance();
   // One body parser for every content type: handlers get the raw Buffer and decide (400/415/422)
@@ -28,11 +30,10 @@ async function main() {
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
-  app.enableShutdownHooks();
-  process.once('beforeExit', () => void stopTracing());
+  handleShutdown(app, 'gateway', cfg.shutdownTimeoutMs);
   SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
   await app.listen(cfg.port, cfg.host);
-  new Logger('gateway').info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });
+  log.info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });
 }
 
 main().catch((e) => {

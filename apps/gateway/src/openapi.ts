@@ -149,6 +149,7 @@ export const openApiDocument = {
           '413': problemResponse('body over 1 MiB, event over 64 KiB, or more than 1000 events'),
           '415': problemResponse('unsupported content type'),
           '422': { description: 'invalid event (problem with errors[]), or a batch where none was accepted', content: { 'application/problem+json': { schema: problem }, 'application/json': { schema: batchResult } } },
+          '429': problemResponse("over the tenant's rate (events/s, per gateway); retry after Retry-After seconds"),
           '503': problemResponse('Kafka cannot take the write; retry after Retry-After seconds'),
         },
       },

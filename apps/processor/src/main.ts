@@ -4,16 +4,15 @@ import { NestFactory } from '@nestjs/core';
 import { NestJsonLogger } from '@tributary/observability/logger';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { ProcessorConfig } from '@tributary/config/config';
-import { stopTracing } from '@tributary/observability/tracing';
+import { handleShutdown } from '@tributary/observability/shutdown';
 import { ProcessorModule } from './processor.module';
 import { PROCESSOR_CONFIG } from './tokens';
 
 async function main() {
   // HTTP only for operations: /health/live, /health/ready, /metrics.
   const app = await NestFactory.create<NestFastifyApplication>(ProcessorModule, new FastifyAdapter(), { logger: new NestJsonLogger() });
-  app.enableShutdownHooks();
-  process.once('beforeExit', () => void stopTracing());
   const cfg = app.get<ProcessorConfig>(PROCESSOR_CONFIG);
+  handleShutdown(app, 'processor', cfg.shutdownTimeoutMs);
   await app.listen(cfg.port, cfg.host);
 }
 

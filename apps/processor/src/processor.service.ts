@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { ProcessorConfig } from '@tributary/config/config';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
 import { ConsumerLoop } from '@tributary/kafka/consumer-loop';
+import { retryUntil } from '@tributary/kafka/retry';
 import { Logger } from '@tributary/observability/logger';
 import { PROJECTIONS } from '@tributary/projections/registry';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
@@ -18,7 +19,8 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
   constructor(@Inject(PROCESSOR_CONFIG) private readonly cfg: ProcessorConfig, @Inject(PG_POOL) private readonly pool: Pool) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await ensureTopics(this.cfg.kafka);
+    const retry = (attempt: number, e: Error) => this.log.warn('kafka_unavailable_at_start', { attempt, error: e.message });
+    await retryUntil('creating topics', () => ensureTopics(this.cfg.kafka), 5 * 60_000, retry);
     // Plain Postgres: make sure the coming months' event partitions exist (Timescale needs none).
     await this.pool.query(
       `SELECT tributary_ensure_event_partitions(3) WHERE to_regproc('tributary_ensure_event_partitions') IS NOT NULL`,
@@ -40,7 +42,8 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
       },
       onError: (event, fields) => this.log.warn(event, fields),
     });
-    await this.loop.start();
+    const loop = this.loop;
+    await retryUntil('joining the consumer group', () => loop.start(), 5 * 60_000, retry);
     this.log.info('processor_started', { topic: this.cfg.kafka.topic, group: this.cfg.groupId });
   }
 

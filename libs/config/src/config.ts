@@ -96,6 +96,11 @@ export interface GatewayConfig {
   db: DatabaseConfig;
   /** How long a produce may wait for the broker's ack before the request answers 503. */
   produceTimeoutMs: number;
+  /** Per-tenant ingest rate (events/s) and burst, per gateway instance. */
+  tenantRate: number;
+  tenantBurst: number;
+  /** Longest graceful shutdown before the process exits anyway. */
+  shutdownTimeoutMs: number;
 }
 
 export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
@@ -109,6 +114,9 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     kafka: kafka(r, 'tributary-gateway'),
     db: database(r, 10),
     produceTimeoutMs: r.int('TRIBUTARY_PRODUCE_TIMEOUT_MS', 4000, 100, 120000),
+    tenantRate: r.int('TRIBUTARY_TENANT_RATE', 20000, 1, 10_000_000),
+    tenantBurst: r.int('TRIBUTARY_TENANT_BURST', 40000, 1, 10_000_000),
+    shutdownTimeoutMs: r.int('TRIBUTARY_SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000),
   });
 }
 
@@ -122,6 +130,7 @@ export interface ProcessorConfig {
   sessionTimeoutMs: number;
   /** A batch still unapplied after this long (retrying) makes the processor not ready. */
   stuckAfterMs: number;
+  shutdownTimeoutMs: number;
   port: number;
   host: string;
 }
@@ -137,6 +146,7 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
     partitionsConcurrently,
     sessionTimeoutMs: r.int('TRIBUTARY_SESSION_TIMEOUT_MS', 10000, 6000, 300000),
     stuckAfterMs: r.int('TRIBUTARY_STUCK_AFTER_MS', 30000, 1000, 3600000),
+    shutdownTimeoutMs: r.int('TRIBUTARY_SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000),
     port: r.int('PROCESSOR_PORT', 8081, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
   });

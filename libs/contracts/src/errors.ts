@@ -10,6 +10,8 @@ export enum ErrorCode {
   NotFound = 'not_found',
   Conflict = 'conflict',
   BrokerUnavailable = 'broker_unavailable',
+  RateLimited = 'rate_limited',
+  ShuttingDown = 'shutting_down',
   BadRequest = 'bad_request',
 }
 

@@ -81,8 +81,15 @@ export class ConsumerLoop {
     return withOffsets;
   }
 
+  private connected = false;
+
+  /** Safe to call again after a failure (start-up retries): each step runs once. */
   async start(): Promise<void> {
-    await this.consumer.connect();
+    if (this.running) return;
+    if (!this.connected) {
+      await this.consumer.connect();
+      this.connected = true;
+    }
     await this.consumer.subscribe({ topics: [this.opts.kafka.topic] });
     this.running = true;
     await this.consumer.run({

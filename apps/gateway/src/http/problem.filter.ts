@@ -24,7 +24,10 @@ export function statusOf(code: ErrorCode): number {
       return 415;
     case ErrorCode.ValidationFailed:
       return 422;
+    case ErrorCode.RateLimited:
+      return 429;
     case ErrorCode.BrokerUnavailable:
+    case ErrorCode.ShuttingDown:
       return 503;
   }
 }

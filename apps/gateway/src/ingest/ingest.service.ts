@@ -10,6 +10,7 @@ import { EventProducer } from '@tributary/kafka/event-producer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { SpanKind, traceHeaders, tracer } from '@tributary/observability/tracing';
 import { GATEWAY_CONFIG } from '../tokens';
+import { RateLimiter } from './rate-limiter';
 
 export type ItemResult =
   | { index: number; id: string; status: 'accepted' }
@@ -21,7 +22,11 @@ export type IngestAnswer =
 
 @Injectable()
 export class IngestService {
-  constructor(private readonly producer: EventProducer, @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig) {}
+  private readonly limiter: RateLimiter;
+
+  constructor(private readonly producer: EventProducer, @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig) {
+    this.limiter = new RateLimiter(cfg.tenantRate, cfg.tenantBurst);
+  }
 
   /** A PRODUCER span under the HTTP request; its context travels in every message's headers. */
   private publish(tenant: string, envelopes: EventEnvelope[]): Promise<void> {
@@ -98,7 +103,13 @@ export class IngestService {
       results.push({ index, id: envelope.id, status: 'accepted' });
     });
 
-    if (envelopes.length > 0) await this.publish(tenant, envelopes);
+    if (envelopes.length > 0) {
+      const wait = this.limiter.take(tenant, envelopes.length);
+      if (wait > 0) {
+        throw new TributaryError(ErrorCode.RateLimited, `tenant '${tenant}' is over its rate of ${this.cfg.tenantRate} events/s; retry in ${wait} s`, [], wait);
+      }
+      await this.publish(tenant, envelopes);
+    }
 
     if (!decoded.batch) return { status: 202, body: { id: envelopes[0].id, status: 'accepted' } };
     const accepted = envelopes.length;
