@@ -2,10 +2,12 @@ import { Span, SpanStatusCode } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
-import { applyProjection, ProjectedEvent, Projection } from '@tributary/projections/projection';
+import { checkData } from '@tributary/contracts/event-rules';
+import { applyProjection, handles, ProjectedEvent, Projection } from '@tributary/projections/projection';
+import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
-import { AppendedEvent, appendEvents, IncomingEvent } from '@tributary/store/event-store.writer';
+import { AppendedEvent, appendEvents, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { contextFromHeaders, linkTo, SpanKind, trace, tracer } from '@tributary/observability/tracing';
 
@@ -14,6 +16,41 @@ export interface BatchOutcome {
   appended: number;
   duplicates: number;
   deadLettered: number;
+  parked: number;
+}
+
+/** Projection view of a stored event. */
+export function projected(e: AppendedEvent): ProjectedEvent {
+  return {
+    tenant: e.envelope.tenant,
+    id: e.envelope.id,
+    type: e.envelope.type,
+    subject: e.envelope.subject,
+    sequence: e.sequence,
+    time: new Date(e.envelope.time),
+    data: e.envelope.data,
+  };
+}
+
+/**
+ * The processor's checks of an event, the same on first delivery and on a dead-letter retry:
+ * the tenant's JSON Schema for the type, then every projection must be able to fold it.
+ */
+export function eventJudge(schemas: SchemasRepository, projections: readonly Projection<any>[]): Judge {
+  return async (e) => {
+    const { tenant, type, data } = e.envelope;
+    const errors = checkData(tenant, type, await schemas.get(tenant, type), data, '/data');
+    if (errors.length) return { ok: false, stage: 'schema', error: errors.map((x) => `${x.path} ${x.message}`).join('; ') };
+    for (const p of projections) {
+      if (!handles(p, type)) continue;
+      try {
+        p.evolve(p.init(), projected({ ...e, sequence: null }));
+      } catch (err) {
+        return { ok: false, stage: `projection:${p.name}`, error: (err as Error).message };
+      }
+    }
+    return { ok: true };
+  };
 }
 
 /** Decodes one Kafka message; null when it is not an envelope the gateway would have written. */
@@ -54,11 +91,16 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
  * was applied, so each event is applied exactly once.
  */
 export class BatchProcessor {
+  private readonly judge: Judge;
+
   constructor(
     private readonly pool: Pool,
     private readonly checkpoints: CheckpointsRepository,
     private readonly projections: readonly Projection<any>[],
-  ) {}
+    schemas: SchemasRepository,
+  ) {
+    this.judge = eventJudge(schemas, projections);
+  }
 
   async process(batch: PartitionBatch): Promise<BatchOutcome> {
     const first = batch.messages[0].offset;
@@ -74,10 +116,10 @@ export class BatchProcessor {
     return tracer().startActiveSpan(`process ${batch.topic}`, { kind: SpanKind.CONSUMER, links, attributes }, async (span) => {
       const started = new Date();
       try {
-        const { outcome, appended, duplicatesByTenant, write } = await this.apply(batch);
+        const { outcome, appended, duplicatesByTenant, deadLetterStages, write } = await this.apply(batch);
         const committed = new Date();
         traceEvents(batch.topic, appended, span, started, write, committed);
-        recordMetrics(batch, outcome, appended, duplicatesByTenant, started, committed);
+        recordMetrics(batch, appended, duplicatesByTenant, deadLetterStages, started, committed);
         span.setAttributes({ 'tributary.appended': outcome.appended, 'tributary.duplicates': outcome.duplicates, 'tributary.skipped': outcome.skipped });
         return outcome;
       } catch (e) {
@@ -90,13 +132,19 @@ export class BatchProcessor {
     });
   }
 
-  private async apply(batch: PartitionBatch): Promise<{ outcome: BatchOutcome; appended: AppendedEvent[]; duplicatesByTenant: Map<string, number>; write: Window }> {
+  private async apply(batch: PartitionBatch): Promise<{
+    outcome: BatchOutcome;
+    appended: AppendedEvent[];
+    duplicatesByTenant: Map<string, number>;
+    deadLetterStages: string[];
+    write: Window;
+  }> {
     return inTransaction(this.pool, async (tx) => {
       const next = await this.checkpoints.lock(tx, batch.topic, batch.partition);
       const todo = batch.messages.filter((m) => BigInt(m.offset) >= next);
-      const outcome: BatchOutcome = { skipped: batch.messages.length - todo.length, appended: 0, duplicates: 0, deadLettered: 0 };
+      const outcome: BatchOutcome = { skipped: batch.messages.length - todo.length, appended: 0, duplicates: 0, deadLettered: 0, parked: 0 };
       const write: Window = { start: new Date(), end: new Date() };
-      if (todo.length === 0) return { outcome, appended: [], duplicatesByTenant: new Map(), write };
+      if (todo.length === 0) return { outcome, appended: [], duplicatesByTenant: new Map(), deadLetterStages: [], write };
 
       const incoming: IncomingEvent[] = [];
       const poison: { m: RawMessage; error: string }[] = [];
@@ -107,18 +155,10 @@ export class BatchProcessor {
       }
 
       write.start = new Date();
-      const { appended, duplicates, duplicatesByTenant } = await appendEvents(tx, incoming);
+      const { appended, duplicates, duplicatesByTenant, deadLettered, parked } = await appendEvents(tx, incoming, this.judge);
       write.end = new Date();
-      const projected: ProjectedEvent[] = appended.map((e) => ({
-        tenant: e.envelope.tenant,
-        id: e.envelope.id,
-        type: e.envelope.type,
-        subject: e.envelope.subject,
-        sequence: e.sequence,
-        time: new Date(e.envelope.time),
-        data: e.envelope.data,
-      }));
-      for (const p of this.projections) await applyProjection(p, tx, projected);
+      const events = appended.map(projected);
+      for (const p of this.projections) await applyProjection(p, tx, events);
 
       if (poison.length > 0) {
         await tx.query(
@@ -129,12 +169,18 @@ export class BatchProcessor {
       }
 
       await this.checkpoints.advance(tx, batch.topic, batch.partition, BigInt(todo[todo.length - 1].offset) + 1n);
-      return { outcome: { ...outcome, appended: appended.length, duplicates, deadLettered: poison.length }, appended, duplicatesByTenant, write };
+      return {
+        deadLetterStages: [...poison.map(() => 'decode'), ...deadLettered.map((d) => d.stage)],
+        outcome: { ...outcome, appended: appended.length, duplicates, deadLettered: poison.length + deadLettered.length, parked },
+        appended,
+        duplicatesByTenant,
+        write,
+      };
     });
   }
 }
 
-function recordMetrics(batch: PartitionBatch, o: BatchOutcome, appended: AppendedEvent[], dupes: Map<string, number>, started: Date, committed: Date) {
+function recordMetrics(batch: PartitionBatch, appended: AppendedEvent[], dupes: Map<string, number>, stages: string[], started: Date, committed: Date) {
   metrics.batchSize.observe(batch.messages.length);
   metrics.batchDuration.observe((committed.getTime() - started.getTime()) / 1000);
   const perTenant = new Map<string, number>();
@@ -144,7 +190,7 @@ function recordMetrics(batch: PartitionBatch, o: BatchOutcome, appended: Appende
   }
   for (const [t, n] of perTenant) metrics.eventsProcessed.inc({ tenant: tenantLabel(t) }, n);
   for (const [t, n] of dupes) metrics.eventsDuplicate.inc({ tenant: tenantLabel(t) }, n);
-  if (o.deadLettered > 0) metrics.eventsDeadLettered.inc({ stage: 'decode' }, o.deadLettered);
+  for (const stage of stages) metrics.eventsDeadLettered.inc({ stage });
 }
 
 interface Window {

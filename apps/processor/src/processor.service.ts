@@ -7,6 +7,7 @@ import { retryUntil } from '@tributary/kafka/retry';
 import { Logger } from '@tributary/observability/logger';
 import { PROJECTIONS } from '@tributary/projections/registry';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
+import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { BatchProcessor } from './batch-processor';
 import { PG_POOL, PROCESSOR_CONFIG } from './tokens';
 
@@ -26,7 +27,7 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
       `SELECT tributary_ensure_event_partitions(3) WHERE to_regproc('tributary_ensure_event_partitions') IS NOT NULL`,
     );
     const checkpoints = new CheckpointsRepository(this.pool, this.cfg.groupId);
-    const processor = new BatchProcessor(this.pool, checkpoints, PROJECTIONS);
+    const processor = new BatchProcessor(this.pool, checkpoints, PROJECTIONS, new SchemasRepository(this.pool));
     this.loop = new ConsumerLoop({
       kafka: this.cfg.kafka,
       groupId: this.cfg.groupId,

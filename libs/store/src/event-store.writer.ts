@@ -12,28 +12,41 @@ export interface AppendedEvent extends IncomingEvent {
   sequence: number | null;
 }
 
+/** Whether an event may be applied; a refusal dead-letters it (stage says which check refused). */
+export type Verdict = { ok: true } | { ok: false; stage: string; error: string };
+export type Judge = (e: IncomingEvent) => Verdict | Promise<Verdict>;
+
 export interface AppendResult {
+  /** Applied, in log order: these go to the projections. */
   appended: AppendedEvent[];
+  parked: number;
+  deadLettered: { event: IncomingEvent; stage: string; error: string }[];
   duplicates: number;
   duplicatesByTenant: Map<string, number>;
 }
 
-// A batch comes from one partition, so its offsets identify its messages.
-const byKey = <T>(rows: T[], key: (r: T) => string) => [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+type Status = 'processed' | 'dead_lettered' | 'parked';
+const key2 = (a: string, b: string) => `${a}\u0000${b}`;
+const sorted = <T>(rows: T[], key: (r: T) => string) => [...rows].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 
 /**
  * Appends a batch (in log order) to the event store inside the caller's transaction.
- * Invariants: an event id is stored once per tenant (first occurrence in log order wins; later
- * ones are counted as duplicates); each subject's events get sequence numbers 1, 2, 3 … in log order.
+ * Invariants:
+ *  - an event id is stored once per tenant (first occurrence in log order wins; later ones are
+ *    counted as duplicates) — every stored event is archived, whatever its fate;
+ *  - a stream (tenant + subject) whose head is dead-lettered is blocked: its later events are
+ *    parked, unsequenced, until the head is retried or discarded (see dead-letters.ts);
+ *  - each stream's applied events get sequence numbers 1, 2, 3 … in log order.
  */
-export async function appendEvents(db: Queryable, batch: IncomingEvent[]): Promise<AppendResult> {
-  if (batch.length === 0) return { appended: [], duplicates: 0, duplicatesByTenant: new Map() };
+export async function appendEvents(db: Queryable, batch: IncomingEvent[], judge: Judge): Promise<AppendResult> {
+  const empty: AppendResult = { appended: [], parked: 0, deadLettered: [], duplicates: 0, duplicatesByTenant: new Map() };
+  if (batch.length === 0) return empty;
 
-  // 1. Drop repeats inside the batch, then ask the idempotency table which ids are new.
+  // 1. Idempotency: drop repeats inside the batch, then let event_ids say which ids are new.
   const seen = new Set<string>();
   const firsts: IncomingEvent[] = [];
   for (const e of batch) {
-    const k = `${e.envelope.tenant}\u0000${e.envelope.id}`;
+    const k = key2(e.envelope.tenant, e.envelope.id);
     if (!seen.has(k)) {
       seen.add(k);
       firsts.push(e);
@@ -46,77 +59,94 @@ export async function appendEvents(db: Queryable, batch: IncomingEvent[]): Promi
      RETURNING tenant_id, event_id`,
     [firsts.map((e) => e.envelope.tenant), firsts.map((e) => e.envelope.id), firsts.map((e) => e.envelope.receivedAt)],
   );
-  const isNew = new Set(inserted.rows.map((r) => `${r.tenant_id}\u0000${r.event_id}`));
-  const fresh = firsts.filter((e) => isNew.has(`${e.envelope.tenant}\u0000${e.envelope.id}`));
+  const isNew = new Set(inserted.rows.map((r) => key2(r.tenant_id, r.event_id)));
+  const fresh = firsts.filter((e) => isNew.has(key2(e.envelope.tenant, e.envelope.id)));
 
-  // 2. Reserve a contiguous range of sequence numbers per stream, then number in log order.
-  const perStream = new Map<string, { tenant: string; subject: string; n: number }>();
-  for (const e of fresh) {
-    if (e.envelope.subject === null) continue;
-    const k = `${e.envelope.tenant}\u0000${e.envelope.subject}`;
-    const s = perStream.get(k);
-    if (s) s.n++;
-    else perStream.set(k, { tenant: e.envelope.tenant, subject: e.envelope.subject, n: 1 });
-  }
-  const next = new Map<string, number>();
-  if (perStream.size > 0) {
-    const streams = byKey([...perStream.entries()], ([k]) => k).map(([, s]) => s);
-    const reserved = await db.query<{ tenant_id: string; subject: string; last_sequence: string }>(
-      `INSERT INTO streams (tenant_id, subject, last_sequence)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-       ON CONFLICT (tenant_id, subject) DO UPDATE SET last_sequence = streams.last_sequence + EXCLUDED.last_sequence
-       RETURNING tenant_id, subject, last_sequence`,
-      [streams.map((s) => s.tenant), streams.map((s) => s.subject), streams.map((s) => s.n)],
+  // 2. Lock the streams this batch touches (created when new), in one order so batches cannot deadlock.
+  //    The lock also serialises with a dead-letter retry releasing the same stream.
+  const streamKeys = sorted(
+    [...new Map(fresh.filter((e) => e.envelope.subject !== null).map((e) => [key2(e.envelope.tenant, e.envelope.subject!), e.envelope])).values()],
+    (e) => key2(e.tenant, e.subject!),
+  );
+  const streams = new Map<string, { next: number; blockedBy: string | null; newlyBlocked: boolean; touched: boolean }>();
+  if (streamKeys.length > 0) {
+    const tenants = streamKeys.map((e) => e.tenant);
+    const subjects = streamKeys.map((e) => e.subject!);
+    await db.query(
+      `INSERT INTO streams (tenant_id, subject, last_sequence) SELECT t, s, 0 FROM unnest($1::text[], $2::text[]) AS u(t, s)
+       ON CONFLICT DO NOTHING`,
+      [tenants, subjects],
     );
-    for (const r of reserved.rows) {
-      const k = `${r.tenant_id}\u0000${r.subject}`;
-      next.set(k, Number(r.last_sequence) - perStream.get(k)!.n + 1);
+    const rows = await db.query<{ tenant_id: string; subject: string; last_sequence: string; blocked_by: string | null }>(
+      `SELECT s.tenant_id, s.subject, s.last_sequence, s.blocked_by FROM streams s
+         JOIN unnest($1::text[], $2::text[]) AS u(t, sub) ON s.tenant_id = u.t AND s.subject = u.sub
+        ORDER BY s.tenant_id, s.subject FOR UPDATE OF s`,
+      [tenants, subjects],
+    );
+    for (const r of rows.rows) {
+      streams.set(key2(r.tenant_id, r.subject), { next: Number(r.last_sequence) + 1, blockedBy: r.blocked_by, newlyBlocked: false, touched: false });
     }
   }
-  const appended: AppendedEvent[] = fresh.map((e) => {
-    if (e.envelope.subject === null) return { ...e, sequence: null };
-    const k = `${e.envelope.tenant}\u0000${e.envelope.subject}`;
-    const seq = next.get(k)!;
-    next.set(k, seq + 1);
-    return { ...e, sequence: seq };
-  });
 
-  // 3. The archive rows themselves.
-  if (appended.length > 0) {
-    const col = <T>(f: (e: AppendedEvent) => T) => appended.map(f);
-    await db.query(
-      `INSERT INTO events (tenant_id, event_id, type, source, subject, sequence, time, received_at, specversion,
-                           datacontenttype, data, extensions, partition_key, kafka_partition, kafka_offset, traceparent)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[],
-                            $8::timestamptz[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], $13::text[], $14::int[],
-                            $15::bigint[], $16::text[])`,
+  // 3. Decide each event's fate in log order.
+  const statuses: { e: IncomingEvent; status: Status; sequence: number | null }[] = [];
+  const deadLettered: AppendResult['deadLettered'] = [];
+  for (const e of fresh) {
+    const stream = e.envelope.subject === null ? undefined : streams.get(key2(e.envelope.tenant, e.envelope.subject));
+    if (stream && (stream.blockedBy !== null || stream.newlyBlocked)) {
+      statuses.push({ e, status: 'parked', sequence: null });
+      continue;
+    }
+    const verdict = await judge(e);
+    if (!verdict.ok) {
+      deadLettered.push({ event: e, stage: verdict.stage, error: verdict.error });
+      statuses.push({ e, status: 'dead_lettered', sequence: null });
+      if (stream) stream.newlyBlocked = true;
+      continue;
+    }
+    let sequence: number | null = null;
+    if (stream) {
+      sequence = stream.next++;
+      stream.touched = true;
+    }
+    statuses.push({ e, status: 'processed', sequence });
+  }
+
+  // 4. Dead letters, and the streams they now block.
+  const blockers = new Map<string, string>();
+  if (deadLettered.length > 0) {
+    const d = deadLettered;
+    const r = await db.query<{ id: string; tenant_id: string; event_id: string; subject: string | null }>(
+      `INSERT INTO dead_letters (tenant_id, event_id, type, subject, stage, error, payload, kafka_partition, kafka_offset)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[])
+       RETURNING id, tenant_id, event_id, subject`,
       [
-        col((e) => e.envelope.tenant),
-        col((e) => e.envelope.id),
-        col((e) => e.envelope.type),
-        col((e) => e.envelope.source),
-        col((e) => e.envelope.subject),
-        col((e) => e.sequence),
-        col((e) => e.envelope.time),
-        col((e) => e.envelope.receivedAt),
-        col((e) => e.envelope.specversion),
-        col((e) => e.envelope.datacontenttype),
-        col((e) => (e.envelope.data === null || e.envelope.data === undefined ? null : JSON.stringify(e.envelope.data))),
-        col((e) => (Object.keys(e.envelope.extensions ?? {}).length ? JSON.stringify(e.envelope.extensions) : null)),
-        col((e) => e.envelope.partitionkey),
-        col((e) => e.partition),
-        col((e) => e.offset.toString()),
-        col((e) => e.traceparent),
+        d.map((x) => x.event.envelope.tenant), d.map((x) => x.event.envelope.id), d.map((x) => x.event.envelope.type),
+        d.map((x) => x.event.envelope.subject), d.map((x) => x.stage), d.map((x) => x.error),
+        d.map((x) => JSON.stringify(x.event.envelope)), d.map((x) => x.event.partition), d.map((x) => x.event.offset.toString()),
       ],
+    );
+    // The first dead letter of a stream in this batch is its head; later ones are parked behind it.
+    for (const row of r.rows) if (row.subject !== null && !blockers.has(key2(row.tenant_id, row.subject))) blockers.set(key2(row.tenant_id, row.subject), row.id);
+  }
+  const changed = [...streams.entries()].filter(([, s]) => s.touched || s.newlyBlocked);
+  if (changed.length > 0) {
+    const rows = sorted(changed, ([k]) => k);
+    await db.query(
+      `UPDATE streams s SET last_sequence = u.last, blocked_by = coalesce(u.blocked, s.blocked_by)
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(t, sub, last, blocked)
+        WHERE s.tenant_id = u.t AND s.subject = u.sub`,
+      [rows.map(([k]) => k.split('\u0000')[0]), rows.map(([k]) => k.split('\u0000')[1]), rows.map(([, s]) => s.next - 1), rows.map(([k]) => blockers.get(k) ?? null)],
     );
   }
 
-  // 4. Duplicates are counted per tenant, never applied.
-  const appendedAt = new Set(appended.map((e) => e.offset));
+  // 5. The archive rows, whatever their fate.
+  if (statuses.length > 0) await insertEvents(db, statuses);
+
+  // 6. Duplicates are counted per tenant, never applied.
+  const freshOffsets = new Set(fresh.map((e) => e.offset));
   const dupes = new Map<string, number>();
-  for (const e of batch) {
-    if (!appendedAt.has(e.offset)) dupes.set(e.envelope.tenant, (dupes.get(e.envelope.tenant) ?? 0) + 1);
-  }
+  for (const e of batch) if (!freshOffsets.has(e.offset)) dupes.set(e.envelope.tenant, (dupes.get(e.envelope.tenant) ?? 0) + 1);
   if (dupes.size > 0) {
     const tenants = [...dupes.keys()].sort();
     await db.query(
@@ -126,5 +156,43 @@ export async function appendEvents(db: Queryable, batch: IncomingEvent[]): Promi
       [tenants, tenants.map((t) => dupes.get(t))],
     );
   }
-  return { appended, duplicates: batch.length - appended.length, duplicatesByTenant: dupes };
+
+  const appended = statuses.filter((s) => s.status === 'processed').map((s) => ({ ...s.e, sequence: s.sequence }));
+  return {
+    appended,
+    parked: statuses.filter((s) => s.status === 'parked').length,
+    deadLettered,
+    duplicates: batch.length - fresh.length,
+    duplicatesByTenant: dupes,
+  };
+}
+
+async function insertEvents(db: Queryable, rows: { e: IncomingEvent; status: Status; sequence: number | null }[]): Promise<void> {
+  const col = <T>(f: (r: (typeof rows)[number]) => T) => rows.map(f);
+  await db.query(
+    `INSERT INTO events (tenant_id, event_id, type, source, subject, sequence, time, received_at, specversion,
+                         datacontenttype, data, extensions, partition_key, kafka_partition, kafka_offset, traceparent, status)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[],
+                          $8::timestamptz[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], $13::text[], $14::int[],
+                          $15::bigint[], $16::text[], $17::text[])`,
+    [
+      col((r) => r.e.envelope.tenant),
+      col((r) => r.e.envelope.id),
+      col((r) => r.e.envelope.type),
+      col((r) => r.e.envelope.source),
+      col((r) => r.e.envelope.subject),
+      col((r) => r.sequence),
+      col((r) => r.e.envelope.time),
+      col((r) => r.e.envelope.receivedAt),
+      col((r) => r.e.envelope.specversion),
+      col((r) => r.e.envelope.datacontenttype),
+      col((r) => (r.e.envelope.data === null || r.e.envelope.data === undefined ? null : JSON.stringify(r.e.envelope.data))),
+      col((r) => (Object.keys(r.e.envelope.extensions ?? {}).length ? JSON.stringify(r.e.envelope.extensions) : null)),
+      col((r) => r.e.envelope.partitionkey),
+      col((r) => r.e.partition),
+      col((r) => r.e.offset.toString()),
+      col((r) => r.e.traceparent),
+      col((r) => r.status),
+    ],
+  );
 }
