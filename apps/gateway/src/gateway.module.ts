@@ -8,7 +8,13 @@ import { createPool } from '@tributary/store/database';
 import { EventsRepository } from '@tributary/store/events.repository';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
 import { MetricsController } from '@tributary/observability/metrics.controller';
+import { DeadLettersService } from '@tributary/projections/dead-letters.service';
+import { eventJudge } from '@tributary/projections/event-judge';
+import { PROJECTIONS } from '@tributary/projections/registry';
+import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { AdminController } from './admin/admin.controller';
+import { DeadLettersController } from './dead-letters/dead-letters.controller';
+import { SchemasController } from './schemas/schemas.controller';
 import { HealthController } from './health/health.controller';
 import { AuthGuard } from './http/auth.guard';
 import { ProblemFilter } from './http/problem.filter';
@@ -19,12 +25,18 @@ import { GATEWAY_CONFIG, PG_POOL } from './tokens';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
-  controllers: [AdminController, IngestController, QueryController, HealthController, MetricsController],
+  controllers: [AdminController, IngestController, QueryController, DeadLettersController, SchemasController, HealthController, MetricsController],
   providers: [
     { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
     { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },
     { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
     { provide: EventsRepository, useFactory: (pool: Pool) => new EventsRepository(pool), inject: [PG_POOL] },
+    { provide: SchemasRepository, useFactory: (pool: Pool) => new SchemasRepository(pool), inject: [PG_POOL] },
+    {
+      provide: DeadLettersService,
+      useFactory: (pool: Pool, schemas: SchemasRepository) => new DeadLettersService(pool, eventJudge(schemas, PROJECTIONS), PROJECTIONS),
+      inject: [PG_POOL, SchemasRepository],
+    },
     {
       provide: EventProducer,
       useFactory: async (cfg: GatewayConfig) => {

@@ -2,8 +2,8 @@ import { Span, SpanStatusCode } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
-import { checkData } from '@tributary/contracts/event-rules';
-import { applyProjection, handles, ProjectedEvent, Projection } from '@tributary/projections/projection';
+import { eventJudge, projected } from '@tributary/projections/event-judge';
+import { applyProjection, Projection } from '@tributary/projections/projection';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
@@ -17,40 +17,6 @@ export interface BatchOutcome {
   duplicates: number;
   deadLettered: number;
   parked: number;
-}
-
-/** Projection view of a stored event. */
-export function projected(e: AppendedEvent): ProjectedEvent {
-  return {
-    tenant: e.envelope.tenant,
-    id: e.envelope.id,
-    type: e.envelope.type,
-    subject: e.envelope.subject,
-    sequence: e.sequence,
-    time: new Date(e.envelope.time),
-    data: e.envelope.data,
-  };
-}
-
-/**
- * The processor's checks of an event, the same on first delivery and on a dead-letter retry:
- * the tenant's JSON Schema for the type, then every projection must be able to fold it.
- */
-export function eventJudge(schemas: SchemasRepository, projections: readonly Projection<any>[]): Judge {
-  return async (e) => {
-    const { tenant, type, data } = e.envelope;
-    const errors = checkData(tenant, type, await schemas.get(tenant, type), data, '/data');
-    if (errors.length) return { ok: false, stage: 'schema', error: errors.map((x) => `${x.path} ${x.message}`).join('; ') };
-    for (const p of projections) {
-      if (!handles(p, type)) continue;
-      try {
-        p.evolve(p.init(), projected({ ...e, sequence: null }));
-      } catch (err) {
-        return { ok: false, stage: `projection:${p.name}`, error: (err as Error).message };
-      }
-    }
-    return { ok: true };
-  };
 }
 
 /** Decodes one Kafka message; null when it is not an envelope the gateway would have written. */

@@ -5,7 +5,9 @@ import { v7 as uuidv7 } from 'uuid';
 import { decodeIngest, INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { EventEnvelope } from '@tributary/contracts/envelope';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
-import { validateEvent } from '@tributary/contracts/validate-event';
+import { checkData } from '@tributary/contracts/event-rules';
+import { validateEvent, Validated } from '@tributary/contracts/validate-event';
+import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { EventProducer } from '@tributary/kafka/event-producer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { SpanKind, traceHeaders, tracer } from '@tributary/observability/tracing';
@@ -24,8 +26,20 @@ export type IngestAnswer =
 export class IngestService {
   private readonly limiter: RateLimiter;
 
-  constructor(private readonly producer: EventProducer, @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig) {
+  constructor(
+    private readonly producer: EventProducer,
+    private readonly schemas: SchemasRepository,
+    @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
+  ) {
     this.limiter = new RateLimiter(cfg.tenantRate, cfg.tenantBurst);
+  }
+
+  /** Envelope rules, then the tenant's JSON Schema for the type (cached), with field paths. */
+  private async validate(tenant: string, raw: unknown, path: string, cloudEvents: boolean): Promise<Validated> {
+    const v = validateEvent(raw, path, { cloudEvents });
+    if (!v.ok) return v;
+    const errors = checkData(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`);
+    return errors.length ? { ok: false, errors } : v;
   }
 
   /** A PRODUCER span under the HTTP request; its context travels in every message's headers. */
@@ -78,14 +92,14 @@ export class IngestService {
     const results: ItemResult[] = [];
     const envelopes: EventEnvelope[] = [];
 
-    decoded.items.forEach((item, index) => {
+    for (const [index, item] of decoded.items.entries()) {
       if (item.bytes > INGEST_LIMITS.eventBytes) {
         const message = `event is ${item.bytes} bytes; the limit is ${INGEST_LIMITS.eventBytes}`;
         if (!decoded.batch) throw new TributaryError(ErrorCode.EventTooLarge, message);
         results.push({ index, status: 'rejected', error: { code: ErrorCode.EventTooLarge, message } });
-        return;
+        continue;
       }
-      const v = validateEvent(item.raw, item.path, { cloudEvents: decoded.cloudEvents });
+      const v = await this.validate(tenant, item.raw, item.path, decoded.cloudEvents);
       if (!v.ok) {
         if (!decoded.batch) throw new TributaryError(ErrorCode.ValidationFailed, v.errors.map((e) => `${e.path} ${e.message}`).join('; '), v.errors);
         const id = (item.raw as { id?: unknown })?.id;
@@ -95,13 +109,13 @@ export class IngestService {
           status: 'rejected',
           error: { code: ErrorCode.ValidationFailed, message: v.errors.map((e) => `${e.path} ${e.message}`).join('; '), errors: v.errors },
         });
-        return;
+        continue;
       }
       const e = v.event;
       const envelope: EventEnvelope = { ...e, tenant, id: e.id ?? uuidv7(), time: e.time ?? receivedAt, receivedAt };
       envelopes.push(envelope);
       results.push({ index, id: envelope.id, status: 'accepted' });
-    });
+    }
 
     if (envelopes.length > 0) {
       const wait = this.limiter.take(tenant, envelopes.length);

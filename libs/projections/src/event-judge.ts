@@ -1,0 +1,38 @@
+import { checkData } from '@tributary/contracts/event-rules';
+import type { AppendedEvent, Judge } from '@tributary/store/event-store.writer';
+import type { SchemasRepository } from '@tributary/store/schemas.repository';
+import { handles, ProjectedEvent, Projection } from './projection';
+
+/** Projection view of a stored event. */
+export function projected(e: AppendedEvent): ProjectedEvent {
+  return {
+    tenant: e.envelope.tenant,
+    id: e.envelope.id,
+    type: e.envelope.type,
+    subject: e.envelope.subject,
+    sequence: e.sequence,
+    time: new Date(e.envelope.time),
+    data: e.envelope.data,
+  };
+}
+
+/**
+ * The processor's checks of an event, the same on first delivery and on a dead-letter retry:
+ * the tenant's JSON Schema for the type, then every projection must be able to fold it.
+ */
+export function eventJudge(schemas: SchemasRepository, projections: readonly Projection<any>[]): Judge {
+  return async (e) => {
+    const { tenant, type, data } = e.envelope;
+    const errors = checkData(tenant, type, await schemas.get(tenant, type), data, '/data');
+    if (errors.length) return { ok: false, stage: 'schema', error: errors.map((x) => `${x.path} ${x.message}`).join('; ') };
+    for (const p of projections) {
+      if (!handles(p, type)) continue;
+      try {
+        p.evolve(p.init(), projected({ ...e, sequence: null }));
+      } catch (err) {
+        return { ok: false, stage: `projection:${p.name}`, error: (err as Error).message };
+      }
+    }
+    return { ok: true };
+  };
+}
