@@ -1,24 +1,11 @@
-import { execFile } from 'child_process';
-import * as path from 'path';
-import { promisify } from 'util';
-import { Platform, ROOT } from './harness/platform';
-
-const run = promisify(execFile);
+import { Platform } from './harness/platform';
 
 describe('tributary CLI: tenants and keys', () => {
   const p = new Platform('cli');
   beforeAll(() => p.start({ processors: 0 }));
   afterAll(() => p.stop());
 
-  const cli = async (...args: string[]) => {
-    try {
-      const r = await run(process.execPath, [path.join(ROOT, 'bin/tributary'), ...args], { env: p.env() });
-      return { code: 0, out: r.stdout, err: r.stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { code: x.code, out: x.stdout, err: x.stderr };
-    }
-  };
+  const cli = (...args: string[]) => p.cli(...args);
 
   it('creates a tenant and a key that the gateway accepts with exactly its roles', async () => {
     const t = await cli('tenants', 'create', 'initech', '--name', 'Initech', '--json');

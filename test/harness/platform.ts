@@ -1,4 +1,5 @@
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, execFile, spawn } from 'child_process';
+import { promisify } from 'util';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -8,6 +9,7 @@ import { migrate } from '../../migrations/data-source';
 import { createPool } from '../../libs/store/src/database';
 
 export const ROOT = path.resolve(__dirname, '../..');
+const execFileAsync = promisify(execFile);
 const LOGS = path.join(ROOT, '.cache/test-logs');
 
 export async function freePort(): Promise<number> {
@@ -157,6 +159,17 @@ export class Platform {
     const k = await this.request('POST', `/v1/admin/tenants/${tenant}/keys`, { key: this.adminToken, body: { roles } });
     if (k.status !== 201) throw new Error(`key for ${tenant}: ${k.status} ${JSON.stringify(k.body)}`);
     return k.body.key;
+  }
+
+  /** Runs the `tributary` CLI against this platform's schema; never throws on a non-zero exit. */
+  async cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    try {
+      const r = await execFileAsync(process.execPath, [path.join(ROOT, 'bin/tributary'), ...args], { env: this.env() });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { code: number; stdout: string; stderr: string };
+      return { code: x.code, out: x.stdout, err: x.stderr };
+    }
   }
 
   /** SIGTERM: the graceful path. Resolves with the exit code. */

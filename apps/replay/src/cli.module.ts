@@ -3,6 +3,16 @@ import type { Pool } from 'pg';
 import { loadReplayConfig } from '@tributary/config/config';
 import { createPool } from '@tributary/store/database';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
+import { DeadLettersService } from '@tributary/projections/dead-letters.service';
+import { eventJudge } from '@tributary/projections/event-judge';
+import { PROJECTIONS } from '@tributary/projections/registry';
+import { SchemasRepository } from '@tributary/store/schemas.repository';
+import {
+  DeadLettersCommand,
+  DeadLettersDiscardCommand,
+  DeadLettersListCommand,
+  DeadLettersRetryCommand,
+} from './commands/dead-letters.command';
 import { KeysCommand, KeysCreateCommand } from './commands/keys.command';
 import { TenantsCommand, TenantsCreateCommand } from './commands/tenants.command';
 import { PG_POOL } from './tokens';
@@ -11,6 +21,16 @@ import { PG_POOL } from './tokens';
   providers: [
     { provide: PG_POOL, useFactory: () => createPool(loadReplayConfig().db, 'tributary-cli') },
     { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
+    { provide: SchemasRepository, useFactory: (pool: Pool) => new SchemasRepository(pool), inject: [PG_POOL] },
+    {
+      provide: DeadLettersService,
+      useFactory: (pool: Pool, schemas: SchemasRepository) => new DeadLettersService(pool, eventJudge(schemas, PROJECTIONS), PROJECTIONS),
+      inject: [PG_POOL, SchemasRepository],
+    },
+    DeadLettersCommand,
+    DeadLettersListCommand,
+    DeadLettersRetryCommand,
+    DeadLettersDiscardCommand,
     TenantsCommand,
     TenantsCreateCommand,
     KeysCommand,

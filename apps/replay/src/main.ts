@@ -13,6 +13,11 @@ CommandFactory.run(CliModule, {
     // Commander has already printed its own message.
     process.exit(2);
   },
+  // A command that throws (database down, a bug) must not exit 0.
+  serviceErrorHandler: (e: Error) => {
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exit(1);
+  },
 }).catch((e) => {
   process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(1);
