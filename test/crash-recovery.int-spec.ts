@@ -27,7 +27,7 @@ function plan(): Sent[] {
   return out;
 }
 
-describe('crash recovery: kill -9 of processors mid-run', () => {
+describe('crash recovery: a processor joining and kill -9 of processors mid-run', () => {
   const p = new Platform('crash');
   const keys: Record<string, string> = {};
 
@@ -52,6 +52,9 @@ describe('crash recovery: kill -9 of processors mid-run', () => {
       }
     };
     const chaos = (async () => {
+      // A processor joining under load (cooperative rebalance), then two kill -9s.
+      await waitFor('15% stored', async () => (await stored()) >= TOTAL * 0.15, 300000, 50);
+      await p.startProcessor(2);
       await waitFor('30% stored', async () => (await stored()) >= TOTAL * 0.3, 300000, 50);
       await p.killProcessor(0);
       await p.startProcessor(0);

@@ -1,3 +1,4 @@
+import { createKafka } from '../libs/kafka/src/kafka-client';
 import { Platform, waitFor } from './harness/platform';
 
 /**
@@ -141,5 +142,48 @@ describe('ordered dead-lettering', () => {
     expect(JSON.parse(discard.out)).toEqual([{ id: dl.id, outcome: 'discarded', released: 1 }]);
     expect(await stream('r')).toEqual(['r-1#1', 'r-3#2']);
     expect((await p.cli('dead-letters', 'retry', '--tenant', 'shop')).code).toBe(2);
+  });
+
+  it('dead-letters messages other producers wrote that cannot be stored, without blocking the partition; copies go to the DLQ topic', async () => {
+    const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!, topic: p.topic, deadLetterTopic: `${p.topic}.dlq`, topicPartitions: 3, replicationFactor: 0, clientId: 'test' });
+    const producer = kafka.producer();
+    await producer.connect();
+    const now = new Date().toISOString();
+    const envelope = (id: string, data: unknown) => JSON.stringify({ specversion: '1.0', id, tenant: 'shop', type: 'raw', source: '/elsewhere', subject: null, time: now, receivedAt: now, data });
+    await producer.send({
+      topic: p.topic,
+      messages: [
+        { key: 'shop', value: 'this is not JSON' },
+        { key: 'shop', value: envelope('raw-nul', { text: 'a\u0000b' }) },
+        { key: 'shop', value: envelope('raw-ok', { text: 'fine' }) },
+      ],
+    });
+    await producer.disconnect();
+    await waitFor('raw-ok processed', async () => (await get('raw-ok')).status === 'processed', 30000);
+    const decode = await p.db.query(`SELECT error FROM dead_letters WHERE stage = 'decode' ORDER BY id`);
+    expect(decode.rows.map((r: { error: string }) => r.error)).toEqual([
+      expect.stringContaining('value is not JSON'),
+      expect.stringContaining('NUL character'),
+    ]);
+
+    const seen: Record<string, string>[] = [];
+    const consumer = kafka.consumer({ 'group.id': `dlq-reader-${Date.now()}`, 'auto.offset.reset': 'earliest' } as any);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [`${p.topic}.dlq`] });
+    await consumer.run({
+      eachMessage: async ({ message }: any) => {
+        const h: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) h[k] = String(v);
+        seen.push(h);
+      },
+    });
+    try {
+      await waitFor('dead letters on the DLQ topic', async () => seen.length >= 5, 30000, 200);
+    } finally {
+      await consumer.disconnect();
+    }
+    expect(seen.filter((h) => h['tributary-stage'] === 'decode')).toHaveLength(2);
+    expect(seen.find((h) => h.id === 'c1-2')).toMatchObject({ 'tributary-stage': 'schema', tenant: 'shop' });
+    expect(seen.find((h) => h.id === 'r-2')).toMatchObject({ 'tributary-stage': 'schema' });
   });
 });

@@ -19,6 +19,13 @@ export interface BatchOutcome {
   parked: number;
 }
 
+/** A dead-lettered message as published to the DLQ topic after the batch committed. */
+export interface DeadLetterCopy {
+  key: string | null;
+  value: string;
+  headers: Record<string, string>;
+}
+
 /** Decodes one Kafka message; null when it is not an envelope the gateway would have written. */
 export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope } | { ok: false; error: string } {
   if (!m.value) return { ok: false, error: 'empty message value' };
@@ -32,6 +39,9 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
     if (typeof v?.[f] !== 'string' || v[f] === '') return { ok: false, error: `envelope field '${f}' is missing or not a string` };
   }
   if (Number.isNaN(Date.parse(v.time)) || Number.isNaN(Date.parse(v.receivedAt))) return { ok: false, error: 'envelope time is not a date' };
+  // Postgres text/jsonb cannot hold U+0000: such an event would fail its batch forever. The gateway
+  // refuses it; from other producers it is kept (escaped) in dead_letters.payload only.
+  if (m.value.toString('utf8').includes('\\u0000')) return { ok: false, error: 'the event contains the NUL character (\\u0000), which Postgres cannot store' };
   return {
     ok: true,
     envelope: {
@@ -64,6 +74,8 @@ export class BatchProcessor {
     private readonly checkpoints: CheckpointsRepository,
     private readonly projections: readonly Projection<any>[],
     schemas: SchemasRepository,
+    /** Called after the commit; must not throw (the dead_letters table already holds them). */
+    private readonly onDeadLetters: (copies: DeadLetterCopy[]) => Promise<void> = async () => undefined,
   ) {
     this.judge = eventJudge(schemas, projections);
   }
@@ -82,7 +94,8 @@ export class BatchProcessor {
     return tracer().startActiveSpan(`process ${batch.topic}`, { kind: SpanKind.CONSUMER, links, attributes }, async (span) => {
       const started = new Date();
       try {
-        const { outcome, appended, duplicatesByTenant, deadLetterStages, write } = await this.apply(batch);
+        const { outcome, appended, duplicatesByTenant, deadLetterStages, deadLetterCopies, write } = await this.apply(batch);
+        if (deadLetterCopies.length) await this.onDeadLetters(deadLetterCopies);
         const committed = new Date();
         traceEvents(batch.topic, appended, span, started, write, committed);
         recordMetrics(batch, appended, duplicatesByTenant, deadLetterStages, started, committed);
@@ -103,6 +116,7 @@ export class BatchProcessor {
     appended: AppendedEvent[];
     duplicatesByTenant: Map<string, number>;
     deadLetterStages: string[];
+    deadLetterCopies: DeadLetterCopy[];
     write: Window;
   }> {
     return inTransaction(this.pool, async (tx) => {
@@ -110,7 +124,7 @@ export class BatchProcessor {
       const todo = batch.messages.filter((m) => BigInt(m.offset) >= next);
       const outcome: BatchOutcome = { skipped: batch.messages.length - todo.length, appended: 0, duplicates: 0, deadLettered: 0, parked: 0 };
       const write: Window = { start: new Date(), end: new Date() };
-      if (todo.length === 0) return { outcome, appended: [], duplicatesByTenant: new Map(), deadLetterStages: [], write };
+      if (todo.length === 0) return { outcome, appended: [], duplicatesByTenant: new Map(), deadLetterStages: [], deadLetterCopies: [], write };
 
       const incoming: IncomingEvent[] = [];
       const poison: { m: RawMessage; error: string }[] = [];
@@ -130,13 +144,22 @@ export class BatchProcessor {
         await tx.query(
           `INSERT INTO dead_letters (stage, error, payload, kafka_partition, kafka_offset)
            SELECT 'decode', * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])`,
-          [poison.map((p) => p.error), poison.map((p) => p.m.value?.toString('utf8') ?? ''), poison.map(() => batch.partition), poison.map((p) => p.m.offset)],
+          [poison.map((p) => p.error), poison.map((p) => (p.m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000')), poison.map(() => batch.partition), poison.map((p) => p.m.offset)],
         );
       }
 
       await this.checkpoints.advance(tx, batch.topic, batch.partition, BigInt(todo[todo.length - 1].offset) + 1n);
+      const origin = (offset: string) => ({ 'tributary-topic': batch.topic, 'tributary-partition': String(batch.partition), 'tributary-offset': offset });
       return {
         deadLetterStages: [...poison.map(() => 'decode'), ...deadLettered.map((d) => d.stage)],
+        deadLetterCopies: [
+          ...poison.map((p) => ({ key: p.m.key?.toString('utf8') ?? null, value: (p.m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000'), headers: { ...origin(p.m.offset), 'tributary-stage': 'decode', 'tributary-error': p.error } })),
+          ...deadLettered.map((d) => ({
+            key: d.event.envelope.tenant,
+            value: JSON.stringify(d.event.envelope),
+            headers: { ...origin(d.event.offset.toString()), 'tributary-stage': d.stage, 'tributary-error': d.error.slice(0, 1000), tenant: d.event.envelope.tenant, id: d.event.envelope.id },
+          })),
+        ],
         outcome: { ...outcome, appended: appended.length, duplicates, deadLettered: poison.length + deadLettered.length, parked },
         appended,
         duplicatesByTenant,

@@ -4,11 +4,12 @@ import type { ProcessorConfig } from '@tributary/config/config';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
 import { ConsumerLoop } from '@tributary/kafka/consumer-loop';
 import { retryUntil } from '@tributary/kafka/retry';
+import { EventProducer } from '@tributary/kafka/event-producer';
 import { Logger } from '@tributary/observability/logger';
 import { PROJECTIONS } from '@tributary/projections/registry';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
-import { BatchProcessor } from './batch-processor';
+import { BatchProcessor, DeadLetterCopy } from './batch-processor';
 import { PG_POOL, PROCESSOR_CONFIG } from './tokens';
 
 /** Hosts the consumer loop in Nest's lifecycle: start after bootstrap, drain before exit. */
@@ -16,6 +17,7 @@ import { PG_POOL, PROCESSOR_CONFIG } from './tokens';
 export class ProcessorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('processor');
   private loop?: ConsumerLoop;
+  private dlq?: EventProducer;
 
   constructor(@Inject(PROCESSOR_CONFIG) private readonly cfg: ProcessorConfig, @Inject(PG_POOL) private readonly pool: Pool) {}
 
@@ -27,7 +29,13 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
       `SELECT tributary_ensure_event_partitions(3) WHERE to_regproc('tributary_ensure_event_partitions') IS NOT NULL`,
     );
     const checkpoints = new CheckpointsRepository(this.pool, this.cfg.groupId);
-    const processor = new BatchProcessor(this.pool, checkpoints, PROJECTIONS, new SchemasRepository(this.pool));
+    const dlq = new EventProducer(this.cfg.kafka, 30000);
+    await retryUntil('connecting the dead-letter producer', () => dlq.connect(), 5 * 60_000, retry);
+    this.dlq = dlq;
+    const publish = async (copies: DeadLetterCopy[]) => {
+      await dlq.publishDeadLetters(copies).catch((e: Error) => this.log.warn('dlq_publish_failed', { count: copies.length, error: e.message }));
+    };
+    const processor = new BatchProcessor(this.pool, checkpoints, PROJECTIONS, new SchemasRepository(this.pool), publish);
     this.loop = new ConsumerLoop({
       kafka: this.cfg.kafka,
       groupId: this.cfg.groupId,
@@ -55,6 +63,7 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
 
   async onApplicationShutdown(): Promise<void> {
     await this.loop?.stop();
+    await this.dlq?.disconnect();
     this.log.info('processor_stopped');
   }
 }

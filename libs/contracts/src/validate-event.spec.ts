@@ -37,6 +37,14 @@ describe('validateEvent', () => {
     expect((r as { errors: { path: string }[] }).errors.map((e) => e.path).sort()).toEqual(['/Bad-Field', '/tenant']);
   });
 
+  it('refuses the NUL character anywhere, since Postgres cannot store it', () => {
+    const r = validateEvent({ type: 'a', subject: 'x\u0000y', data: { deep: ['ok', 'bad\u0000'] } }, '/events/2', plain);
+    expect(r).toEqual({ ok: false, errors: [
+      { path: '/events/2/subject', message: 'must not contain the NUL character (\\u0000)' },
+      { path: '/events/2/data', message: 'must not contain the NUL character (\\u0000)' },
+    ] });
+  });
+
   it('normalises time to UTC', () => {
     const r = validateEvent({ type: 'a', time: '2026-01-31T13:00:00+01:00' }, '', plain);
     expect(r).toEqual({ ok: true, event: expect.objectContaining({ time: '2026-01-31T12:00:00.000Z' }) });

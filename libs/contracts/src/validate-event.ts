@@ -93,6 +93,11 @@ export function validateEvent(raw: unknown, path: string, opts: ValidateOptions)
     }
   }
 
+  // Postgres text and jsonb cannot hold U+0000; such an event would fail its whole batch forever.
+  for (const [field, value] of Object.entries(raw)) {
+    if (value !== undefined && JSON.stringify(value)?.includes('\\u0000')) errors.push({ path: at(field), message: 'must not contain the NUL character (\\u0000)' });
+  }
+
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,

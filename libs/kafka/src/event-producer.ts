@@ -62,6 +62,12 @@ export class EventProducer {
     }
   }
 
+  /** Copies of dead-lettered messages for consumers of the DLQ topic (the dead_letters table is the truth). */
+  async publishDeadLetters(items: { key: string | null; value: string; headers: Record<string, string> }[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.producer.send({ topic: this.cfg.deadLetterTopic, messages: items.map((i) => ({ key: i.key, value: i.value, headers: i.headers })) });
+  }
+
   async disconnect(): Promise<void> {
     if (!this.connected) return;
     this.connected = false;
