@@ -160,7 +160,9 @@ describe('ingest and query contract', () => {
   it('serves its OpenAPI document and health', async () => {
     const doc = await p.request('GET', '/openapi.json');
     expect(doc.status).toBe(200);
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/events', '/v1/events/{id}', '/v1/streams/{subject}', '/v1/stats/counts', '/v1/admin/tenants']));
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/events', '/v1/events/{id}', '/v1/streams/{subject}', '/v1/stats/counts', '/v1/admin/tenants', '/v1/dead-letters', '/v1/dead-letters/{id}/retry', '/v1/schemas/{type}']),
+    );
     expect((await p.request('GET', '/docs')).status).toBe(200);
     expect((await p.request('GET', '/health/live')).status).toBe(200);
     expect(await p.request('GET', '/health/ready')).toMatchObject({ status: 200, body: { info: { kafka: { status: 'up' }, postgres: { status: 'up' } } } });

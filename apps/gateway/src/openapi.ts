@@ -36,7 +36,7 @@ const storedEvent = {
     {
       type: 'object',
       properties: {
-        status: { enum: ['processed', 'dead_lettered'] },
+        status: { enum: ['processed', 'dead_lettered', 'parked', 'discarded'] },
         partition: { type: 'integer' },
         offset: { type: 'integer' },
         sequence: { type: ['integer', 'null'], description: 'Position in its subject stream, from 1' },
@@ -186,6 +186,48 @@ export const openApiDocument = {
           ...errors,
           '422': problemResponse('bad parameter'),
         },
+      },
+    },
+    '/v1/dead-letters': {
+      get: {
+        summary: 'Dead letters of the tenant (open by default), oldest first',
+        security: auth,
+        parameters: [q('type', 'event type'), q('since', 'created at or after', { type: 'string', format: 'date-time' }), q('status', 'open (default), resolved, discarded', { enum: ['open', 'resolved', 'discarded'] }), q('limit', '1-1000, default 100', { type: 'integer' }), q('cursor', 'nextCursor of the previous page')],
+        responses: {
+          '200': json({ type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, eventId: { type: ['string', 'null'] }, type: { type: ['string', 'null'] }, subject: { type: ['string', 'null'] }, stage: { type: 'string' }, error: { type: 'string' }, attempts: { type: 'integer' }, status: { type: 'string' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } } }, nextCursor: { type: ['string', 'null'] } } }),
+          ...errors,
+          '422': problemResponse('bad parameter'),
+        },
+      },
+    },
+    '/v1/dead-letters/{id}/retry': {
+      post: {
+        summary: 'Re-run the checks; on success the event is applied and the events parked behind it are released in order',
+        security: auth,
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '202': json({ type: 'object', properties: { id: { type: 'string' }, outcome: { enum: ['resolved', 'still_failing'] }, released: { type: 'integer' }, attempts: { type: 'integer' }, error: { type: 'string' }, blockedAgainBy: { type: 'string' } } }, 'Done (see outcome)'),
+          ...errors,
+          '404': problemResponse('no open dead letter with that id for this tenant'),
+          '409': problemResponse('the dead letter holds no decodable event (discard it)'),
+        },
+      },
+    },
+    '/v1/dead-letters/{id}/discard': {
+      post: {
+        summary: 'Give up on the event (archived as discarded) and release the events parked behind it',
+        security: auth,
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '202': json({ type: 'object', properties: { id: { type: 'string' }, outcome: { const: 'discarded' }, released: { type: 'integer' } } }, 'Discarded'), ...errors, '404': problemResponse('no open dead letter with that id') },
+      },
+    },
+    '/v1/schemas/{type}': {
+      put: {
+        summary: "Register (or replace) the tenant's JSON Schema (2020-12) for the data of an event type",
+        security: auth,
+        parameters: [{ name: 'type', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'a JSON Schema' } } } },
+        responses: { '200': json({ type: 'object', properties: { type: { type: 'string' }, version: { type: 'integer' } } }), ...errors, '422': problemResponse('not a valid JSON Schema') },
       },
     },
     '/health/live': { get: { summary: 'Liveness', responses: { '200': { description: 'alive' } } } },
