@@ -76,6 +76,7 @@ export class Platform {
       TRIBUTARY_TOPIC_PARTITIONS: String(this.partitions),
       TRIBUTARY_ADMIN_TOKEN: this.adminToken,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      TRIBUTARY_LAG_INTERVAL_MS: '500',
       ...this.overrides,
       ...extra,
     };

@@ -1,4 +1,4 @@
-import { Span, SpanStatusCode } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
@@ -9,7 +9,7 @@ import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
 import { AppendedEvent, appendEvents, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
-import { contextFromHeaders, linkTo, SpanKind, trace, tracer } from '@tributary/observability/tracing';
+import { contextFromHeaders, inSpan, linkTo, SpanKind, trace, tracer } from '@tributary/observability/tracing';
 
 export interface BatchOutcome {
   skipped: number;
@@ -91,23 +91,15 @@ export class BatchProcessor {
       'tributary.first_offset': first,
       'tributary.last_offset': last,
     };
-    return tracer().startActiveSpan(`process ${batch.topic}`, { kind: SpanKind.CONSUMER, links, attributes }, async (span) => {
+    return inSpan(`process ${batch.topic}`, { kind: SpanKind.CONSUMER, links, attributes }, async (span) => {
       const started = new Date();
-      try {
-        const { outcome, appended, duplicatesByTenant, deadLetterStages, deadLetterCopies, write } = await this.apply(batch);
-        if (deadLetterCopies.length) await this.onDeadLetters(deadLetterCopies);
-        const committed = new Date();
-        traceEvents(batch.topic, appended, span, started, write, committed);
-        recordMetrics(batch, appended, duplicatesByTenant, deadLetterStages, started, committed);
-        span.setAttributes({ 'tributary.appended': outcome.appended, 'tributary.duplicates': outcome.duplicates, 'tributary.skipped': outcome.skipped });
-        return outcome;
-      } catch (e) {
-        span.recordException(e as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
-        throw e;
-      } finally {
-        span.end();
-      }
+      const { outcome, appended, duplicatesByTenant, deadLetterStages, deadLetterCopies, write } = await this.apply(batch);
+      const committed = new Date();
+      traceEvents(batch.topic, appended, span, started, write, committed);
+      recordMetrics(batch, appended, duplicatesByTenant, deadLetterStages, started, committed);
+      span.setAttributes({ 'tributary.appended': outcome.appended, 'tributary.duplicates': outcome.duplicates, 'tributary.skipped': outcome.skipped });
+      if (deadLetterCopies.length) await this.onDeadLetters(deadLetterCopies);
+      return outcome;
     });
   }
 

@@ -10,6 +10,7 @@ import { PROJECTIONS } from '@tributary/projections/registry';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { BatchProcessor, DeadLetterCopy } from './batch-processor';
+import { LagMonitor } from './lag-monitor';
 import { PG_POOL, PROCESSOR_CONFIG } from './tokens';
 
 /** Hosts the consumer loop in Nest's lifecycle: start after bootstrap, drain before exit. */
@@ -18,6 +19,7 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
   private readonly log = new Logger('processor');
   private loop?: ConsumerLoop;
   private dlq?: EventProducer;
+  private lag?: LagMonitor;
 
   constructor(@Inject(PROCESSOR_CONFIG) private readonly cfg: ProcessorConfig, @Inject(PG_POOL) private readonly pool: Pool) {}
 
@@ -54,6 +56,8 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
     const loop = this.loop;
     await retryUntil('joining the consumer group', () => loop.start(), 5 * 60_000, retry);
     this.log.info('processor_started', { topic: this.cfg.kafka.topic, group: this.cfg.groupId });
+    this.lag = new LagMonitor(this.cfg.kafka, loop, checkpoints, (e) => this.log.warn('lag_measure_failed', { error: e.message }));
+    this.lag.start(this.cfg.lagIntervalMs);
   }
 
   /** Null until the loop has started. */
@@ -62,6 +66,7 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.lag?.stop();
     await this.loop?.stop();
     await this.dlq?.disconnect();
     this.log.info('processor_stopped');

@@ -131,6 +131,8 @@ export interface ProcessorConfig {
   /** A batch still unapplied after this long (retrying) makes the processor not ready. */
   stuckAfterMs: number;
   shutdownTimeoutMs: number;
+  /** How often consumer lag (end offset − Postgres checkpoint) is measured for /metrics. */
+  lagIntervalMs: number;
   port: number;
   host: string;
 }
@@ -147,6 +149,7 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
     sessionTimeoutMs: r.int('TRIBUTARY_SESSION_TIMEOUT_MS', 10000, 6000, 300000),
     stuckAfterMs: r.int('TRIBUTARY_STUCK_AFTER_MS', 30000, 1000, 3600000),
     shutdownTimeoutMs: r.int('TRIBUTARY_SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000),
+    lagIntervalMs: r.int('TRIBUTARY_LAG_INTERVAL_MS', 10000, 200, 600000),
     port: r.int('PROCESSOR_PORT', 8081, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
   });

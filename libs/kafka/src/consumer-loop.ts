@@ -112,7 +112,6 @@ export class ConsumerLoop {
           this.inFlightSince.delete(key);
         }
         this.markProgress();
-        metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
         const next = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
         await this.consumer
           .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
@@ -124,6 +123,16 @@ export class ConsumerLoop {
   private markProgress() {
     this.lastProgressAt = Date.now();
     metrics.loopLastProgress.set(this.lastProgressAt / 1000);
+  }
+
+  /** Partitions of the events topic this instance owns now. */
+  assignedPartitions(): number[] {
+    if (!this.running) return [];
+    // The client returns one {topic, partition} entry per assigned partition.
+    return this.consumer
+      .assignment()
+      .filter((a) => a.topic === this.opts.kafka.topic)
+      .map((a) => a.partition);
   }
 
   /** For readiness: whether the loop runs, and how long its oldest batch in progress has taken. */

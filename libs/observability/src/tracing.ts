@@ -1,4 +1,4 @@
-import { context, propagation, Context, Link, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, Context, Link, Span, SpanKind, SpanOptions, SpanStatusCode, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -41,6 +41,21 @@ export async function stopTracing(): Promise<void> {
 }
 
 export const tracer = () => trace.getTracer('tributary');
+
+/** Runs `fn` in a new active span; a throw is recorded on the span and rethrown. */
+export function inSpan<T>(name: string, options: SpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, options, async (span) => {
+    try {
+      return await fn(span);
+    } catch (e) {
+      span.recordException(e as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+      throw e;
+    } finally {
+      span.end();
+    }
+  });
+}
 
 /** W3C trace context of `ctx` as Kafka message headers. */
 export function traceHeaders(ctx: Context = context.active()): Record<string, string> {

@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { SpanStatusCode } from '@opentelemetry/api';
 import type { GatewayConfig } from '@tributary/config/config';
 import { v7 as uuidv7 } from 'uuid';
 import { decodeIngest, INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
@@ -10,7 +9,7 @@ import { validateEvent, Validated } from '@tributary/contracts/validate-event';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { EventProducer } from '@tributary/kafka/event-producer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
-import { SpanKind, traceHeaders, tracer } from '@tributary/observability/tracing';
+import { inSpan, SpanKind, traceHeaders } from '@tributary/observability/tracing';
 import { GATEWAY_CONFIG } from '../tokens';
 import { RateLimiter } from './rate-limiter';
 
@@ -53,17 +52,7 @@ export class IngestService {
       // Searchable in Jaeger by tag; a batch lists its first ids only to bound the span's size.
       'tributary.event_id': envelopes.length === 1 ? envelopes[0].id : envelopes.slice(0, 20).map((e) => e.id).join(','),
     };
-    return tracer().startActiveSpan(`send ${this.cfg.kafka.topic}`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
-      try {
-        await this.producer.publish(envelopes, traceHeaders());
-      } catch (e) {
-        span.recordException(e as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
-        throw e;
-      } finally {
-        span.end();
-      }
-    });
+    return inSpan(`send ${this.cfg.kafka.topic}`, { kind: SpanKind.PRODUCER, attributes }, () => this.producer.publish(envelopes, traceHeaders()));
   }
 
   /**
