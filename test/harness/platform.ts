@@ -8,7 +8,12 @@ import { Pool } from 'pg';
 import { migrate } from '../../migrations/data-source';
 import { createPool } from '../../libs/store/src/database';
 
-export const ROOT = path.resolve(__dirname, '../..');
+/** The repository root, whether this runs from test/ (jest) or compiled into dist/ (bench). */
+export const ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+})();
 const execFileAsync = promisify(execFile);
 const LOGS = path.join(ROOT, '.cache/test-logs');
 
