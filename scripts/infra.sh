@@ -29,6 +29,9 @@ fetch_kafka() {
   touch "$KAFKA_LIB/.complete"
 }
 
+# Each cluster size keeps its own directories: a broker formatted for one cluster id cannot join another.
+broker_dir() { echo "$RUN/kafka-c$1-$2"; }
+
 broker_count_running() { local f c=0; for f in "$RUN"/kafka-*/pid; do [ -f "$f" ] && c=$((c + 1)); done; echo "$c"; }
 
 kafka_up() {
@@ -47,7 +50,8 @@ kafka_up() {
   [ -f "$cluster_file" ] || java -cp "$KAFKA_LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1 > "$cluster_file"
   local cluster_id; cluster_id=$(cat "$cluster_file")
   for i in $(seq 1 "$n"); do
-    local dir="$RUN/kafka-$i" port=$((KAFKA_PORT_BASE + i - 1)) cport=$((KAFKA_PORT_BASE + 100 + i - 1))
+    local dir; dir=$(broker_dir "$n" "$i")
+    local port=$((KAFKA_PORT_BASE + i - 1)) cport=$((KAFKA_PORT_BASE + 100 + i - 1))
     if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then continue; fi
     mkdir -p "$dir"
     cat > "$dir/server.properties" <<PROPS
@@ -94,8 +98,7 @@ L4J
     log "kafka broker $i starting on 127.0.0.1:$port"
   done
   for i in $(seq 1 "$n"); do
-    local dir="$RUN/kafka-$i"
-    wait_for 90 "kafka broker $i" grep -q 'Kafka Server started' "$dir/server.log"
+    wait_for 90 "kafka broker $i" grep -q 'Kafka Server started' "$(broker_dir "$n" "$i")/server.log"
   done
 }
 
