@@ -26,7 +26,7 @@ export interface DeadLetterCopy {
   headers: Record<string, string>;
 }
 
-/** Decodes one Kafka message; null when it is not an envelope the gateway would have written. */
+/** Decodes one Kafka message; an error when it is not an envelope the gateway would have written. */
 export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope } | { ok: false; error: string } {
   if (!m.value) return { ok: false, error: 'empty message value' };
   let v: any;
