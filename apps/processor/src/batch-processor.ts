@@ -1,12 +1,14 @@
 import type { Span } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
+import { unstorableText } from '@tributary/contracts/storable';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
 import { eventJudge, projected } from '@tributary/projections/event-judge';
 import { applyProjection, Projection } from '@tributary/projections/projection';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
+import { classifyFailure, failureStage } from '@tributary/store/failure';
 import { AppendedEvent, appendEvents, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { contextFromHeaders, inSpan, linkTo, SpanKind, trace, tracer } from '@tributary/observability/tracing';
@@ -39,9 +41,10 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
     if (typeof v?.[f] !== 'string' || v[f] === '') return { ok: false, error: `envelope field '${f}' is missing or not a string` };
   }
   if (Number.isNaN(Date.parse(v.time)) || Number.isNaN(Date.parse(v.receivedAt))) return { ok: false, error: 'envelope time is not a date' };
-  // Postgres text/jsonb cannot hold U+0000: such an event would fail its batch forever. The gateway
-  // refuses it; from other producers it is kept (escaped) in dead_letters.payload only.
-  if (m.value.toString('utf8').includes('\\u0000')) return { ok: false, error: 'the event contains the NUL character (\\u0000), which Postgres cannot store' };
+  // Text Postgres cannot store would fail the batch forever. The gateway refuses it; from other
+  // producers it is kept (escaped) in dead_letters.payload only.
+  const unstorable = unstorableText(v);
+  if (unstorable) return { ok: false, error: `${unstorable.at || '/'} ${unstorable.message}: Postgres cannot store it` };
   return {
     ok: true,
     envelope: {
@@ -80,7 +83,77 @@ export class BatchProcessor {
     this.judge = eventJudge(schemas, projections);
   }
 
+  /**
+   * Applies the batch. When Postgres refuses it for a reason inside the data (a permanent
+   * failure), the batch is split in halves applied in order, each in its own transaction, until
+   * the refused event is alone: that one is dead-lettered and its stream parked, the rest goes on.
+   * Transient failures propagate: the consumer loop retries the whole batch with backoff.
+   */
   async process(batch: PartitionBatch): Promise<BatchOutcome> {
+    try {
+      return await this.processWhole(batch);
+    } catch (e) {
+      if (classifyFailure(e) !== 'permanent') throw e;
+      metrics.batchBisections.inc();
+      if (batch.messages.length === 1) return this.deadLetterRefused(batch, e);
+      const mid = Math.ceil(batch.messages.length / 2);
+      const a = await this.process({ ...batch, messages: batch.messages.slice(0, mid) });
+      const b = await this.process({ ...batch, messages: batch.messages.slice(mid) });
+      return { skipped: a.skipped + b.skipped, appended: a.appended + b.appended, duplicates: a.duplicates + b.duplicates, deadLettered: a.deadLettered + b.deadLettered, parked: a.parked + b.parked };
+    }
+  }
+
+  /**
+   * The one event Postgres refuses: kept in dead_letters only (the event store cannot hold it),
+   * its id claimed so a redelivery is a duplicate, and its stream blocked so later events park.
+   */
+  private async deadLetterRefused(batch: PartitionBatch, failure: unknown): Promise<BatchOutcome> {
+    const m = batch.messages[0];
+    const error = `${failureStage(failure) === 'store' ? 'Postgres refused the event: ' : ''}${(failure as Error).message}`;
+    const outcome: BatchOutcome = { skipped: 0, appended: 0, duplicates: 0, deadLettered: 0, parked: 0 };
+    const copy = await inTransaction(this.pool, async (tx) => {
+      const next = await this.checkpoints.lock(tx, batch.topic, batch.partition);
+      if (BigInt(m.offset) < next) {
+        outcome.skipped = 1;
+        return null;
+      }
+      const d = decodeEnvelope(m);
+      const e = d.ok ? d.envelope : null;
+      const payload = d.ok ? JSON.stringify(d.envelope) : (m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000');
+      if (e) {
+        await tx.query('SAVEPOINT claim');
+        await tx
+          .query(`INSERT INTO event_ids (tenant_id, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [e.tenant, e.id, e.receivedAt])
+          .then(() => tx.query('RELEASE SAVEPOINT claim'), () => tx.query('ROLLBACK TO SAVEPOINT claim'));
+      }
+      const row = await tx.query<{ id: string }>(
+        `INSERT INTO dead_letters (tenant_id, event_id, type, subject, stage, error, payload, kafka_partition, kafka_offset)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+        [e?.tenant ?? null, e?.id ?? null, e?.type ?? null, e?.subject ?? null, failureStage(failure), error, payload, batch.partition, m.offset],
+      );
+      if (e?.subject) {
+        await tx.query(
+          `INSERT INTO streams (tenant_id, subject, last_sequence, blocked_by) VALUES ($1, $2, 0, $3)
+           ON CONFLICT (tenant_id, subject) DO UPDATE SET blocked_by = coalesce(streams.blocked_by, EXCLUDED.blocked_by)`,
+          [e.tenant, e.subject, row.rows[0].id],
+        );
+      }
+      await this.checkpoints.advance(tx, batch.topic, batch.partition, BigInt(m.offset) + 1n);
+      outcome.deadLettered = 1;
+      return {
+        key: m.key?.toString('utf8') ?? null,
+        value: payload,
+        headers: { 'tributary-topic': batch.topic, 'tributary-partition': String(batch.partition), 'tributary-offset': m.offset, 'tributary-stage': failureStage(failure), 'tributary-error': error.slice(0, 1000), ...(e ? { tenant: e.tenant, id: e.id } : {}) },
+      };
+    });
+    if (copy) {
+      metrics.eventsDeadLettered.inc({ stage: failureStage(failure) });
+      await this.onDeadLetters([copy]);
+    }
+    return outcome;
+  }
+
+  private async processWhole(batch: PartitionBatch): Promise<BatchOutcome> {
     const first = batch.messages[0].offset;
     const last = batch.messages[batch.messages.length - 1].offset;
     // The batch span links to every event it carries (bounded), and its SQL spans nest under it.

@@ -25,7 +25,10 @@ export class ProcessorHealthController implements OnModuleDestroy {
     return { status: 'ok' };
   }
 
-  /** Ready: Postgres and Kafka answer, and the consumer loop is not stuck on a batch. */
+  /**
+   * Ready: Postgres and Kafka answer, and the consumer loop is neither retrying a failing batch
+   * (a transient failure: its partition is paused) nor stuck on one.
+   */
   @Get('ready')
   @HealthCheck()
   ready() {
@@ -36,6 +39,7 @@ export class ProcessorHealthController implements OnModuleDestroy {
         const s = this.indicator.check('consumer_loop');
         const h = this.processor.loopHealth();
         if (!h?.running) return s.down({ message: 'the consumer loop is not running' });
+        if (h.retrying.length > 0) return s.down({ message: `${h.retrying.length} partition(s) paused, retrying a failing batch`, retrying: h.retrying });
         if (h.oldestBatchMs > this.cfg.stuckAfterMs) return s.down({ message: `a batch has been retrying for ${h.oldestBatchMs} ms`, oldestBatchMs: h.oldestBatchMs });
         return s.up({ oldestBatchMs: h.oldestBatchMs });
       },

@@ -41,8 +41,14 @@ describe('validateEvent', () => {
     const r = validateEvent({ type: 'a', subject: 'x\u0000y', data: { deep: ['ok', 'bad\u0000'] } }, '/events/2', plain);
     expect(r).toEqual({ ok: false, errors: [
       { path: '/events/2/subject', message: 'must not contain the NUL character (\\u0000)' },
-      { path: '/events/2/data', message: 'must not contain the NUL character (\\u0000)' },
+      { path: '/events/2/data/deep/1', message: 'must not contain the NUL character (\\u0000)' },
     ] });
+  });
+
+  it('refuses unpaired UTF-16 surrogates (valid JSON, but Postgres jsonb refuses them) and keeps paired ones', () => {
+    const r = validateEvent(JSON.parse('{"type":"a","data":{"name":"x\\ud800y","ok":"\\ud83d\\ude00"}}'), '', plain);
+    expect(r).toEqual({ ok: false, errors: [{ path: '/data/name', message: 'must not contain unpaired UTF-16 surrogates (e.g. \\ud800)' }] });
+    expect(validateEvent({ type: 'a', data: { ok: '😀' } }, '', plain).ok).toBe(true);
   });
 
   it('normalises time to UTC', () => {

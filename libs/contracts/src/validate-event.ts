@@ -1,3 +1,4 @@
+import { unstorableText } from './storable';
 import { DEFAULT_SOURCE, EventInput } from './envelope';
 import { FieldError } from './errors';
 
@@ -93,9 +94,10 @@ export function validateEvent(raw: unknown, path: string, opts: ValidateOptions)
     }
   }
 
-  // Postgres text and jsonb cannot hold U+0000; such an event would fail its whole batch forever.
+  // Text Postgres cannot store would fail the event's whole batch forever in the processor.
   for (const [field, value] of Object.entries(raw)) {
-    if (value !== undefined && JSON.stringify(value)?.includes('\\u0000')) errors.push({ path: at(field), message: 'must not contain the NUL character (\\u0000)' });
+    const bad = unstorableText(value, at(field));
+    if (bad) errors.push({ path: bad.at, message: bad.message });
   }
 
   if (errors.length > 0) return { ok: false, errors };

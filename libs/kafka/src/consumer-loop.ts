@@ -49,6 +49,8 @@ export class ConsumerLoop {
   lastProgressAt = Date.now();
   /** Partition → when its batch in progress started; a long-running entry means a stuck loop. */
   private readonly inFlightSince = new Map<string, number>();
+  /** Partitions whose batch is failing and being retried now (transient failures). */
+  private readonly retrying = new Map<number, { since: number; attempts: number; error: string }>();
 
   constructor(private readonly opts: ConsumerLoopOptions) {
     this.consumer = createKafka(opts.kafka).consumer({
@@ -135,29 +137,40 @@ export class ConsumerLoop {
       .map((a) => a.partition);
   }
 
-  /** For readiness: whether the loop runs, and how long its oldest batch in progress has taken. */
-  health(): { running: boolean; oldestBatchMs: number } {
-    const oldest = Math.min(Date.now(), ...this.inFlightSince.values());
-    return { running: this.running, oldestBatchMs: Date.now() - oldest };
+  /**
+   * For readiness: whether the loop runs, how long its oldest batch in progress has taken, and
+   * the partitions paused on a failing batch (degraded from the first failed attempt).
+   */
+  health(): { running: boolean; oldestBatchMs: number; retrying: { partition: number; attempts: number; sinceMs: number; error: string }[] } {
+    const now = Date.now();
+    const oldest = Math.min(now, ...this.inFlightSince.values());
+    const retrying = [...this.retrying].map(([partition, r]) => ({ partition, attempts: r.attempts, sinceMs: now - r.since, error: r.error }));
+    return { running: this.running, oldestBatchMs: now - oldest, retrying };
   }
 
   private async handleWithRetry(batch: PartitionBatch, stillOwned: () => boolean): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.opts.handle(batch);
-        return;
-      } catch (e) {
-        metrics.batchFailures.inc();
-        this.opts.onError?.('batch_failed', {
-          partition: batch.partition,
-          first_offset: batch.messages[0].offset,
-          attempt,
-          error: (e as Error).message,
-        });
-        if (!this.running || !stillOwned()) throw e;
-        // Exponential backoff with full jitter, capped: a dependency outage must not spin.
-        await sleep(Math.random() * Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.opts.handle(batch);
+          return;
+        } catch (e) {
+          metrics.batchFailures.inc();
+          const r = this.retrying.get(batch.partition);
+          this.retrying.set(batch.partition, { since: r?.since ?? Date.now(), attempts: attempt, error: (e as Error).message });
+          this.opts.onError?.('batch_failed', {
+            partition: batch.partition,
+            first_offset: batch.messages[0].offset,
+            attempt,
+            error: (e as Error).message,
+          });
+          if (!this.running || !stillOwned()) throw e;
+          // Exponential backoff with full jitter, capped: a dependency outage must not spin.
+          await sleep(Math.random() * Math.min(5000, 100 * 2 ** Math.min(attempt, 6)));
+        }
       }
+    } finally {
+      this.retrying.delete(batch.partition);
     }
   }
 

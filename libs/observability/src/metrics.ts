@@ -37,7 +37,8 @@ export const metrics = {
   eventsDeadLettered: new Counter({ name: 'tributary_events_dead_lettered_total', help: 'Events sent to the dead-letter store, by stage', labelNames: ['stage'], registers: [registry] }),
   batchSize: new Histogram({ name: 'tributary_batch_size', help: 'Messages per applied partition batch', buckets: [1, 10, 50, 100, 250, 500, 1000, 5000], registers: [registry] }),
   batchDuration: new Histogram({ name: 'tributary_batch_duration_seconds', help: 'Time to apply one partition batch (one transaction)', buckets: LATENCY_BUCKETS, registers: [registry] }),
-  batchFailures: new Counter({ name: 'tributary_batch_failures_total', help: 'Batch attempts that failed and were retried', registers: [registry] }),
+  batchFailures: new Counter({ name: 'tributary_batch_failures_total', help: 'Batch attempts that failed with a transient error and were retried', registers: [registry] }),
+  batchBisections: new Counter({ name: 'tributary_batch_bisections_total', help: 'Batch splits made to narrow a permanent (data) failure down to its event', registers: [registry] }),
   endToEnd: new Histogram({
     name: 'tributary_end_to_end_latency_seconds',
     help: 'From gateway receive to processor commit, per event',

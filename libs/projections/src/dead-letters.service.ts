@@ -114,11 +114,15 @@ export class DeadLettersService {
         await tx.query(`UPDATE dead_letters SET status = 'discarded', updated_at = now() WHERE id = $1`, [id]);
         return { id, outcome: 'discarded', released: 0 };
       }
+      // Stage 'store': Postgres refused the event itself, so it is not in the event store and no
+      // retry can apply it; discarding it releases its stream.
+      const refused = dl.stage === 'store';
+      if (refused && action === 'retry') throw new TributaryError(ErrorCode.Conflict, `dead letter '${id}': Postgres refused to store the event (${dl.error}); it can only be discarded`);
       const stream = dl.subject === null ? null : await lockStream(tx, tenant, dl.subject);
-      const head = await loadEvent(tx, tenant, dl.event_id);
+      const head = refused ? null : await loadEvent(tx, tenant, dl.event_id);
       const applied: AppendedEvent[] = [];
 
-      if (action === 'retry') {
+      if (action === 'retry' && head) {
         const verdict = await this.judge(head);
         if (!verdict.ok) {
           const r = await tx.query(
@@ -132,7 +136,7 @@ export class DeadLettersService {
         applied.push({ ...head, sequence });
         await tx.query(`UPDATE dead_letters SET status = 'resolved', attempts = attempts + 1, updated_at = now() WHERE id = $1`, [id]);
       } else {
-        await setStatus(tx, head, 'discarded', null);
+        if (head) await setStatus(tx, head, 'discarded', null);
         await tx.query(`UPDATE dead_letters SET status = 'discarded', updated_at = now() WHERE id = $1`, [id]);
       }
 

@@ -1,0 +1,21 @@
+import { classifyFailure, failureStage, PoisonEventError } from './failure';
+
+const pgError = (code: string) => Object.assign(new Error(`sqlstate ${code}`), { code });
+
+describe('classifyFailure', () => {
+  it('calls data the event carries permanent', () => {
+    expect(classifyFailure(pgError('22008'))).toBe('permanent'); // datetime field overflow
+    expect(classifyFailure(pgError('22P02'))).toBe('permanent'); // invalid text representation
+    expect(classifyFailure(pgError('23514'))).toBe('permanent'); // check violation
+    expect(classifyFailure(pgError('54000'))).toBe('permanent'); // program limit (index row too large)
+    expect(classifyFailure(new PoisonEventError('bad', 'rule'))).toBe('permanent');
+    expect(failureStage(new PoisonEventError('bad', 'rule'))).toBe('rule');
+    expect(failureStage(pgError('22008'))).toBe('store');
+  });
+
+  it('calls outages, conflicts and anything unproven transient, so nothing is skipped by mistake', () => {
+    for (const code of ['57P03', '57P01', '08006', '40001', '40P01', '53300', '42P01', 'ECONNREFUSED', 'ETIMEDOUT']) expect(classifyFailure(pgError(code))).toBe('transient');
+    expect(classifyFailure(new Error('Connection terminated unexpectedly'))).toBe('transient');
+    expect(classifyFailure(undefined)).toBe('transient');
+  });
+});
