@@ -3,7 +3,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${TRIBUTARY_CACHE:-$ROOT/.cache}"
-RUN="$CACHE/run"
+RUN="${TRIBUTARY_RUN:-$CACHE/run}"  # state of what the scripts start (chaos runs use their own)
 KAFKA_PORT_BASE="${TRIBUTARY_KAFKA_PORT:-19092}"
 PG_PORT="${TRIBUTARY_PG_PORT:-15432}"
 DEFAULT_KAFKA_BROKERS="127.0.0.1:${KAFKA_PORT_BASE}"

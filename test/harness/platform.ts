@@ -89,7 +89,7 @@ export class Platform {
 
   async start(opts: { processors?: number } = {}): Promise<this> {
     fs.mkdirSync(LOGS, { recursive: true });
-    const cfg = { url: process.env.DATABASE_URL!, schema: this.schema, poolSize: 4 };
+    const cfg = { url: this.env().DATABASE_URL!, schema: this.schema, poolSize: 4 };
     await migrate(cfg);
     this.db = createPool(cfg, 'tributary-test');
     await this.startGateway();
@@ -112,6 +112,17 @@ export class Platform {
       const r = await fetch(`${this.url}/health/ready`);
       return r.status === 200;
     }, 60000, 200);
+  }
+
+  /** SIGTERM to the gateway (it drains in-flight requests), then a new one on a new port. */
+  async restartGateway(): Promise<void> {
+    const gw = this.gateway;
+    if (gw && gw.exitCode === null) {
+      const exited = new Promise((r) => gw.once('exit', r));
+      gw.kill('SIGTERM');
+      await exited;
+    }
+    await this.startGateway();
   }
 
   readonly processorUrls: string[] = [];

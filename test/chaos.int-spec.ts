@@ -1,0 +1,33 @@
+import { runChaos } from './chaos/chaos';
+
+/**
+ * The short chaos run (`npm run chaos` is the long one): 20,000 events through three brokers
+ * (RF 3, min ISR 2), three processors and the gateway, with 10 % client retries and poison events,
+ * while a processor is killed every few seconds, a broker is killed and restarted, Postgres crashes
+ * and restarts and the gateway restarts. Every 202 must be stored exactly once, in order.
+ */
+describe('chaos (short)', () => {
+  it('keeps every guarantee through one fault of each kind', async () => {
+    const r = await runChaos({
+      label: 'chaos-test',
+      events: Number(process.env.CHAOS_EVENTS ?? 20000),
+      processors: 3,
+      tenants: 3,
+      subjectsPerTenant: 100,
+      poisonSubjects: 6,
+      retryShare: 0.1,
+      killEveryMs: 3000,
+      concurrency: 8,
+      batchSize: 100,
+      log: (line) => process.stderr.write(`[chaos] ${line}\n`),
+    });
+    process.stderr.write(`[chaos] ${r.line}\n[chaos] faults: ${r.faults.join('; ')}\n`);
+    const kinds = ['kill -9 processor', 'kill -9 kafka broker', 'restart kafka broker', 'postgres: immediate stop', 'restart the gateway'];
+    for (const k of kinds) expect(r.faults.some((f) => f.includes(k) && !f.includes('after the load'))).toBe(true);
+    expect(r.clientRetries).toBeGreaterThan(0);
+    expect(r).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, countsMismatch: 0, poison: { sent: 6, deadLettered: 6, streamsParkedBehind: 6 } });
+    expect(r.stored).toBe(r.accepted);
+    expect(r.accepted).toBeGreaterThanOrEqual(19800);
+    expect(r.ok).toBe(true);
+  }, 15 * 60_000);
+});
