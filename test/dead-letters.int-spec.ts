@@ -23,24 +23,24 @@ describe('ordered dead-lettering', () => {
   };
   const get = async (id: string) => (await p.request('GET', `/v1/events/${id}`, { key })).body;
   const stream = async (s: string) => (await p.request('GET', `/v1/streams/${s}`, { key })).body.events.map((e: { id: string; sequence: number }) => `${e.id}#${e.sequence}`);
-  const putSchema = (schema: object) => p.request('PUT', '/v1/schemas/purchase', { key, body: schema });
+  const putSchema = (schema: object) => p.request('PUT', '/v1/schemas/payment', { key, body: schema });
 
   it('dead-letters the poison event, processes the 10,000 after it, parks its stream, and a retry releases it in order', async () => {
     // Accepted while no schema exists; no processor runs yet, so the events wait in Kafka.
     await post([
-      { id: 'c1-1', type: 'purchase', subject: 'cart-1', data: { amount: 5 } },
-      { id: 'c1-2', type: 'purchase', subject: 'cart-1', data: { amount: -1 } },
-      { id: 'c1-3', type: 'purchase', subject: 'cart-1', data: { amount: 7 } },
+      { id: 'c1-1', type: 'payment', subject: 'cart-1', data: { amount: 5 } },
+      { id: 'c1-2', type: 'payment', subject: 'cart-1', data: { amount: -1 } },
+      { id: 'c1-3', type: 'payment', subject: 'cart-1', data: { amount: 7 } },
       { id: 'c1-4', type: 'note', subject: 'cart-1', data: { text: 'x' } },
-      { id: 'c3-1', type: 'purchase', subject: 'cart-3', data: { amount: 0 } },
-      { id: 'c3-2', type: 'purchase', subject: 'cart-3', data: { amount: 3 } },
+      { id: 'c3-1', type: 'payment', subject: 'cart-3', data: { amount: 0 } },
+      { id: 'c3-2', type: 'payment', subject: 'cart-3', data: { amount: 3 } },
     ]);
     for (let b = 0; b < 10; b++) {
-      await post(Array.from({ length: 1000 }, (_, i) => ({ id: `other-${b}-${i}`, type: 'purchase', subject: `other-${i % 50}`, data: { amount: 1 } })));
+      await post(Array.from({ length: 1000 }, (_, i) => ({ id: `other-${b}-${i}`, type: 'payment', subject: `other-${i % 50}`, data: { amount: 1 } })));
     }
-    expect((await putSchema(strict)).body).toEqual({ type: 'purchase', version: 1 });
+    expect((await putSchema(strict)).body).toEqual({ type: 'payment', version: 1 });
     // The gateway enforces it from now on, with the field path.
-    const refused = await p.request('POST', '/v1/events', { key, body: { type: 'purchase', data: { amount: -5 } } });
+    const refused = await p.request('POST', '/v1/events', { key, body: { type: 'payment', data: { amount: -5 } } });
     expect(refused.status).toBe(422);
     expect(refused.body.errors).toEqual([{ path: '/data/amount', message: 'must be > 0' }]);
 
@@ -80,7 +80,7 @@ describe('ordered dead-lettering', () => {
     const total = (type: string) => counts.filter((r: { type: string }) => r.type === type).reduce((a: number, r: { count: number }) => a + r.count, 0);
     expect(total('note')).toBe(1);
     // 10,000 others + c1-1, c1-2, c1-3 (c3-2 is still parked behind c3-1)
-    expect(total('purchase')).toBe(10003);
+    expect(total('payment')).toBe(10003);
 
     // New events of a released stream apply right away.
     await post({ id: 'c1-5', type: 'note', subject: 'cart-1' });
@@ -103,7 +103,7 @@ describe('ordered dead-lettering', () => {
   it('refuses retries without the admin role and invalid schemas with a path', async () => {
     const reader = await p.key('shop', ['read']);
     expect((await p.request('POST', '/v1/dead-letters/1/retry', { key: reader })).status).toBe(403);
-    const bad = await p.request('PUT', '/v1/schemas/purchase', { key, body: { type: 'no-such-type' } });
+    const bad = await p.request('PUT', '/v1/schemas/payment', { key, body: { type: 'no-such-type' } });
     expect(bad.status).toBe(422);
     expect(bad.body.errors[0].path).toBe('/');
     expect((await p.request('POST', '/v1/dead-letters/999999/retry', { key })).status).toBe(404);

@@ -66,6 +66,26 @@ describe('failure classes', () => {
     expect(await stream('s-3')).toEqual([...Array.from({ length: 20 }, (_, i) => `a-${i * 10 + 3}`), ...Array.from({ length: 20 }, (_, i) => `b-${i * 10 + 3}`)].map((e, i) => `${e}#${i + 1}`));
   });
 
+  it('holds every producer to the business rules in code: 422 at the gateway, a dead letter (stage rule) in the processor', async () => {
+    const refused = await p.request('POST', '/v1/events', { key, body: { type: 'purchase', subject: 'cart', data: { amount: 0 } } });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual([{ path: '/data/amount', message: 'a purchase needs a number amount > 0' }]);
+
+    const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!, topic: p.topic, deadLetterTopic: `${p.topic}.dlq`, topicPartitions: 1, replicationFactor: 0, clientId: 'test' });
+    const producer = kafka.producer();
+    await producer.connect();
+    const now = new Date().toISOString();
+    const purchase = (id: string, amount: number) =>
+      ({ key: 'acme', value: JSON.stringify({ specversion: '1.0', id, tenant: 'acme', type: 'purchase', source: '/elsewhere', subject: 'cart', time: now, receivedAt: now, data: { amount } }) });
+    await producer.send({ topic: p.topic, messages: [purchase('cart-1', 5), purchase('cart-2', -3), purchase('cart-3', 4)] });
+    await producer.disconnect();
+    await waitFor('cart-3 parked behind cart-2', async () => (await get('cart-3')).status === 'parked', 30000);
+    expect(await get('cart-2')).toMatchObject({ status: 'dead_lettered' });
+    const dl = await p.db.query(`SELECT stage, error FROM dead_letters WHERE event_id = 'cart-2'`);
+    expect(dl.rows).toEqual([{ stage: 'rule', error: '/data/amount a purchase needs a number amount > 0' }]);
+    expect(await stream('cart')).toEqual(['cart-1#1']);
+  });
+
   it('pauses the partition on a transient failure, reports it in readiness at once, and resumes with nothing lost or dead-lettered', async () => {
     expect((await ready()).status).toBe('ok');
     const before = await metric('tributary_batch_failures_total');

@@ -279,7 +279,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         if (outOfOrder <= 5) o.log(`stream ${subject} broken: gapless=${gapless} inSendOrder=${inSendOrder} poisonHandled=${parkedRight}`);
       }
     }
-    const deadLettered = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM dead_letters WHERE stage = 'schema' AND status = 'open' AND event_id LIKE '%-poison'`)).rows[0].n;
+    const deadLettered = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM dead_letters WHERE stage IN ('schema', 'rule') AND status = 'open' AND event_id LIKE '%-poison'`)).rows[0].n;
 
     // The counts projection against a recount of the applied events.
     const mismatch = await p.db.query<{ over: number; under: number; n: number }>(`

@@ -41,3 +41,18 @@ export function checkData(tenant: string, type: string, schema: RegisteredSchema
   const validate = validatorFor(`${tenant}\u0000${type}`, schema);
   return validate(data) ? [] : (validate.errors ?? []).map(toFieldError(dataPath));
 }
+
+/**
+ * Platform business rules per event type, in code (the tenants' own rules are their JSON
+ * Schemas). Checked at the gateway (422) and again in the processor (dead letter, stage 'rule'),
+ * so an event written to Kafka by another producer is held to them too. A rule returns field
+ * errors with paths relative to `data`.
+ */
+export const BUSINESS_RULES: Readonly<Record<string, (data: any) => FieldError[]>> = {
+  purchase: (data) => (typeof data?.amount === 'number' && data.amount > 0 ? [] : [{ path: '/amount', message: 'a purchase needs a number amount > 0' }]),
+};
+
+export function checkRules(type: string, data: unknown, dataPath: string): FieldError[] {
+  const rule = BUSINESS_RULES[type];
+  return rule ? rule(data).map((e) => ({ path: `${dataPath}${e.path}`, message: e.message })) : [];
+}

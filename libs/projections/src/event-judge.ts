@@ -1,4 +1,4 @@
-import { checkData } from '@tributary/contracts/event-rules';
+import { checkData, checkRules } from '@tributary/contracts/event-rules';
 import type { AppendedEvent, Judge } from '@tributary/store/event-store.writer';
 import type { SchemasRepository } from '@tributary/store/schemas.repository';
 import { handles, ProjectedEvent, Projection } from './projection';
@@ -18,13 +18,16 @@ export function projected(e: AppendedEvent): ProjectedEvent {
 
 /**
  * The processor's checks of an event, the same on first delivery and on a dead-letter retry:
- * the tenant's JSON Schema for the type, then every projection must be able to fold it.
+ * the tenant's JSON Schema for the type, the platform's business rules, then every projection
+ * must be able to fold it.
  */
 export function eventJudge(schemas: SchemasRepository, projections: readonly Projection<any>[]): Judge {
   return async (e) => {
     const { tenant, type, data } = e.envelope;
     const errors = checkData(tenant, type, await schemas.get(tenant, type), data, '/data');
     if (errors.length) return { ok: false, stage: 'schema', error: errors.map((x) => `${x.path} ${x.message}`).join('; ') };
+    const broken = checkRules(type, data, '/data');
+    if (broken.length) return { ok: false, stage: 'rule', error: broken.map((x) => `${x.path} ${x.message}`).join('; ') };
     for (const p of projections) {
       if (!handles(p, type)) continue;
       try {
