@@ -25,6 +25,9 @@ describe('chaos (short)', () => {
     const kinds = ['kill -9 processor', 'kill -9 kafka broker', 'restart kafka broker', 'postgres: immediate stop', 'restart the gateway'];
     for (const k of kinds) expect(r.faults.some((f) => f.includes(k) && !f.includes('after the load'))).toBe(true);
     expect(r.clientRetries).toBeGreaterThan(0);
+    expect(r.faultErrors).toEqual([]);
+    // Outages answer 503 with Retry-After (or no answer while the gateway restarts), never 500.
+    expect(Object.keys(r.errorsByStatus).filter((s) => s !== '0' && s !== '503' && s !== '429')).toEqual([]);
     expect(r).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0, countsMismatch: 0, poison: { sent: 6, deadLettered: 6, streamsParkedBehind: 6 } });
     expect(r.stored).toBe(r.accepted);
     expect(r.accepted).toBeGreaterThanOrEqual(19800);

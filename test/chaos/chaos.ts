@@ -37,7 +37,10 @@ export interface ChaosResult {
   countsMismatch: number;
   poison: { sent: number; deadLettered: number; streamsParkedBehind: number };
   clientRetries: number;
+  /** Failed answers the clients got, by HTTP status (0: no answer, e.g. the gateway restarting). */
+  errorsByStatus: Record<string, number>;
   faults: string[];
+  faultErrors: string[];
   seconds: number;
   ok: boolean;
   line: string;
@@ -79,6 +82,8 @@ function plan(o: ChaosOptions): Planned[][] {
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
   const faults: string[] = [];
+  const faultErrors: string[] = [];
+  const errorsByStatus: Record<string, number> = {};
   const fault = (what: string) => {
     faults.push(`${((Date.now() - started) / 1000).toFixed(1)}s ${what}`);
     o.log(what);
@@ -131,6 +136,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         if (status === 202) return;
         if (status >= 400 && status < 500 && status !== 429) throw new Error(`the gateway refused a valid batch: ${status} ${detail}`);
         clientRetries++;
+        errorsByStatus[status] = (errorsByStatus[status] ?? 0) + 1;
         if (attempt % 20 === 0) o.log(`batch still failing after ${attempt} attempts: ${status} ${detail}`);
         await sleep(100 + Math.random() * 400);
       }
@@ -201,7 +207,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         while (steps.length && progress() >= steps[0][0]) {
           const [, what, act] = steps.shift()!;
           fault(what);
-          running.push(act());
+          running.push(act().catch((e) => { faultErrors.push(`${what}: ${(e as Error).message}`); }));
         }
         const due = kills === 0 ? progress() >= 0.1 : Date.now() >= nextKill;
         if (due) {
@@ -217,7 +223,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
       for (const [, what, act] of steps) {
         fault(`${what} (after the load)`);
-        running.push(act());
+        running.push(act().catch((e) => { faultErrors.push(`${what}: ${(e as Error).message}`); }));
       }
       await Promise.all(running);
     })();
@@ -300,13 +306,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       countsMismatch,
       poison: { sent: poisonSent.length, deadLettered, streamsParkedBehind },
       clientRetries: clientRetries + resent,
+      errorsByStatus,
       faults,
+      faultErrors,
       seconds: Math.round((Date.now() - started) / 1000),
     };
     const ok = result.lost === 0 && duplicated === 0 && outOfOrder === 0 && countsMismatch === 0 && stored === accepted.size
+      && !errorsByStatus['500'] && faultErrors.length === 0
       && deadLettered === poisonSent.length && streamsParkedBehind === poisonSent.length && poisonSent.length === o.poisonSubjects;
     const line = `accepted=${result.accepted} stored=${result.stored} lost=${result.lost} duplicated=${result.duplicated} out_of_order=${result.outOfOrder}`
-      + ` counts_mismatch=${countsMismatch} poison_dead_lettered=${deadLettered}/${poisonSent.length} parked_behind=${streamsParkedBehind}/${poisonSent.length} sent_twice=${resent} retried_after_error=${clientRetries}`;
+      + ` counts_mismatch=${countsMismatch} poison_dead_lettered=${deadLettered}/${poisonSent.length} parked_behind=${streamsParkedBehind}/${poisonSent.length} sent_twice=${resent} retried_after_error=${clientRetries}`
+      + ` errors_by_status=${JSON.stringify(errorsByStatus)}${faultErrors.length ? ` fault_errors=${JSON.stringify(faultErrors)}` : ''}`;
     return { ...result, ok, line };
   } finally {
     loadDone = true;

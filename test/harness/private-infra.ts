@@ -40,9 +40,13 @@ export class PrivateInfra {
     return env;
   }
 
-  private async infra(...args: string[]): Promise<string> {
-    const r = await execFileAsync('bash', [path.join(ROOT, 'scripts/infra.sh'), ...args], { env: this.env(), maxBuffer: 1 << 24 });
-    return r.stdout;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** One infra.sh at a time: two concurrent `up`s would both start a stopped Postgres. */
+  private infra(...args: string[]): Promise<string> {
+    const run = this.queue.then(async () => (await execFileAsync('bash', [path.join(ROOT, 'scripts/infra.sh'), ...args], { env: this.env(), maxBuffer: 1 << 24 })).stdout);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   async start(): Promise<this> {

@@ -10,6 +10,7 @@ export enum ErrorCode {
   NotFound = 'not_found',
   Conflict = 'conflict',
   BrokerUnavailable = 'broker_unavailable',
+  DatabaseUnavailable = 'database_unavailable',
   RateLimited = 'rate_limited',
   ShuttingDown = 'shutting_down',
   BadRequest = 'bad_request',

@@ -1,4 +1,4 @@
-import { classifyFailure, failureStage, PoisonEventError } from './failure';
+import { classifyFailure, failureStage, isDatabaseUnavailable, PoisonEventError } from './failure';
 
 const pgError = (code: string) => Object.assign(new Error(`sqlstate ${code}`), { code });
 
@@ -17,5 +17,16 @@ describe('classifyFailure', () => {
     for (const code of ['57P03', '57P01', '08006', '40001', '40P01', '53300', '42P01', 'ECONNREFUSED', 'ETIMEDOUT']) expect(classifyFailure(pgError(code))).toBe('transient');
     expect(classifyFailure(new Error('Connection terminated unexpectedly'))).toBe('transient');
     expect(classifyFailure(undefined)).toBe('transient');
+  });
+});
+
+describe('isDatabaseUnavailable', () => {
+  it('recognises a restarting or unreachable Postgres, not a wrong query', () => {
+    expect(isDatabaseUnavailable(pgError('57P03'))).toBe(true);
+    expect(isDatabaseUnavailable(pgError('ECONNREFUSED'))).toBe(true);
+    expect(isDatabaseUnavailable(pgError('08006'))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isDatabaseUnavailable(pgError('42P01'))).toBe(false);
+    expect(isDatabaseUnavailable(pgError('22008'))).toBe(false);
   });
 });

@@ -33,3 +33,12 @@ export function classifyFailure(e: unknown): FailureClass {
 export function failureStage(e: unknown): string {
   return e instanceof PoisonEventError ? e.stage : 'store';
 }
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+
+/** Postgres is down, restarting or unreachable (not: a query was wrong). HTTP answers 503 for these. */
+export function isDatabaseUnavailable(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code === 'string' && (UNREACHABLE.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(String((e as Error)?.message ?? ''));
+}

@@ -1,3 +1,4 @@
+import { isDatabaseUnavailable } from '@tributary/store/failure';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
@@ -27,6 +28,7 @@ export function statusOf(code: ErrorCode): number {
     case ErrorCode.RateLimited:
       return 429;
     case ErrorCode.BrokerUnavailable:
+    case ErrorCode.DatabaseUnavailable:
     case ErrorCode.ShuttingDown:
       return 503;
   }
@@ -53,6 +55,8 @@ export function problemOf(e: unknown): { problem: Problem; retryAfter?: number }
   if (raw?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || raw?.statusCode === 413 || (e instanceof HttpException && e.getStatus() === 413)) {
     e = new TributaryError(ErrorCode.PayloadTooLarge, `request body is over the ${INGEST_LIMITS.bodyBytes} byte limit`);
   }
+  // Postgres restarting or unreachable (API keys, queries): a transient outage, not a bug.
+  if (isDatabaseUnavailable(e)) e = new TributaryError(ErrorCode.DatabaseUnavailable, `the database is unavailable: ${(e as Error).message}`, [], 2);
   if (e instanceof TributaryError) {
     const status = statusOf(e.code);
     return {
