@@ -150,7 +150,7 @@ export const openApiDocument = {
           '415': problemResponse('unsupported content type'),
           '422': { description: 'invalid event (problem with errors[]), or a batch where none was accepted', content: { 'application/problem+json': { schema: problem }, 'application/json': { schema: batchResult } } },
           '429': problemResponse("over the tenant's rate (events/s, per gateway); retry after Retry-After seconds"),
-          '503': problemResponse('Kafka cannot take the write; retry after Retry-After seconds'),
+          '503': problemResponse('Kafka cannot take the write (broker_unavailable) or Postgres is unavailable (database_unavailable); retry after Retry-After seconds'),
         },
       },
       get: {
