@@ -64,7 +64,7 @@ const TYPES = ['order.created', 'purchase', 'order.shipped'];
 function plan(o: ChaosOptions): Planned[][] {
   const subjects: { tenant: string; subject: string }[] = [];
   for (let s = 0; s < o.subjectsPerTenant; s++) for (let t = 0; t < o.tenants; t++) subjects.push({ tenant: `t${t}`, subject: `s${s}` });
-  const perSubject = Math.max(2, Math.round(o.events / subjects.length));
+  const perSubject = Math.max(2, Math.ceil(o.events / subjects.length)); // at least `events` in all
   return subjects.map(({ tenant, subject }, si) => {
     const poisonAt = si < o.poisonSubjects ? Math.floor(perSubject / 2) : -1;
     const out: Planned[] = [];
