@@ -1,4 +1,5 @@
-import { HealthIndicatorService } from '@nestjs/terminus';
+import { Get, OnModuleDestroy } from '@nestjs/common';
+import { HealthCheck, HealthCheckService, HealthIndicatorFunction, HealthIndicatorService } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import type { KafkaConfig } from '@tributary/config/config';
 import { createKafka } from '@tributary/kafka/kafka-client';
@@ -40,5 +41,37 @@ export class DependencyChecks {
 
   async close() {
     if (this.connected) await this.admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * `/health/live` and `/health/ready` for every app: ready when Postgres and Kafka answer, plus the
+ * app's own checks. Subclasses carry `@Controller('health')` and pass their dependencies in.
+ */
+export abstract class HealthEndpoints implements OnModuleDestroy {
+  protected readonly checks: DependencyChecks;
+
+  protected constructor(private readonly health: HealthCheckService, protected readonly indicator: HealthIndicatorService, pool: Pool, kafka: KafkaConfig) {
+    this.checks = new DependencyChecks(indicator, pool, kafka);
+  }
+
+  /** The app's checks beyond Postgres and Kafka. */
+  protected extraChecks(): HealthIndicatorFunction[] {
+    return [];
+  }
+
+  @Get('live')
+  live() {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  ready() {
+    return this.health.check([() => this.checks.postgres(), () => this.checks.kafkaTopic(), ...this.extraChecks()]);
+  }
+
+  onModuleDestroy() {
+    return this.checks.close();
   }
 }
