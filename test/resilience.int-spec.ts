@@ -8,7 +8,7 @@ describe('gateway backpressure: Kafka unreachable', () => {
 
   beforeAll(async () => {
     await broker.start();
-    p = new Platform('backpressure', 3, { KAFKA_BROKERS: broker.brokers, TRIBUTARY_REPLICATION_FACTOR: '1' });
+    p = new Platform('backpressure', 3, { KAFKA_BROKERS: broker.brokers, TRIBUTARY_REPLICATION_FACTOR: '1', TRIBUTARY_PRODUCER_BUFFER_MB: '2' });
     await p.start();
     key = await p.tenant('acme');
   });
@@ -44,6 +44,21 @@ describe('gateway backpressure: Kafka unreachable', () => {
     expect(after.body.id).toBe('after');
     // Every 202 is processed: the processor rode out the freeze by itself too.
     await waitFor('after processed', async () => (await p.request('GET', '/v1/events/after', { key })).status === 200, 60000, 250);
+  });
+
+  it('holds at most TRIBUTARY_PRODUCER_BUFFER_MB (2 here) of unacknowledged events: beyond it, 503 at once, never 202', async () => {
+    broker.pause();
+    try {
+      // Eight requests of ~900 KB each while the broker is frozen: ~7 MB offered to a 2 MB buffer.
+      const batch = (r: number) => Array.from({ length: 900 }, (_, i) => ({ id: `big-${r}-${i}`, type: 'a', data: { pad: 'x'.repeat(900) } }));
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, r) => p.request('POST', '/v1/events', { key, body: batch(r) })));
+      expect(answers.map((a) => a.status)).toEqual(Array(8).fill(503));
+      // Some never entered the buffer: refused as full, not after the produce timeout.
+      expect(answers.filter((a) => /Queue full/i.test(a.body.detail)).length).toBeGreaterThan(0);
+    } finally {
+      broker.resume();
+    }
+    await waitFor('ingest accepted again', async () => (await p.request('POST', '/v1/events', { key, body: { id: 'after-big', type: 'a' } })).status === 202, 60000, 500);
   });
 });
 

@@ -40,7 +40,7 @@ import { GATEWAY_CONFIG, PG_POOL } from './tokens';
     {
       provide: EventProducer,
       useFactory: async (cfg: GatewayConfig) => {
-        const p = new EventProducer(cfg.kafka, cfg.produceTimeoutMs);
+        const p = new EventProducer(cfg.kafka, cfg.produceTimeoutMs, cfg.producerBufferMb);
         await p.connect();
         return p;
       },

@@ -96,6 +96,8 @@ export interface GatewayConfig {
   db: DatabaseConfig;
   /** How long a produce may wait for the broker's ack before the request answers 503. */
   produceTimeoutMs: number;
+  /** Most event bytes waiting for Kafka's ack in this gateway; beyond it requests answer 503 at once. */
+  producerBufferMb: number;
   /** Per-tenant ingest rate (events/s) and burst, per gateway instance. */
   tenantRate: number;
   tenantBurst: number;
@@ -114,6 +116,7 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     kafka: kafka(r, 'tributary-gateway'),
     db: database(r, 10),
     produceTimeoutMs: r.int('TRIBUTARY_PRODUCE_TIMEOUT_MS', 4000, 100, 120000),
+    producerBufferMb: r.int('TRIBUTARY_PRODUCER_BUFFER_MB', 64, 1, 2048),
     tenantRate: r.int('TRIBUTARY_TENANT_RATE', 20000, 1, 10_000_000),
     tenantBurst: r.int('TRIBUTARY_TENANT_BURST', 40000, 1, 10_000_000),
     shutdownTimeoutMs: r.int('TRIBUTARY_SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000),

@@ -15,7 +15,8 @@ export class EventProducer {
   private readonly producer: KafkaJS.Producer;
   private connected = false;
 
-  constructor(private readonly cfg: KafkaConfig, deliveryTimeoutMs: number) {
+  /** `bufferMb` bounds the bytes queued for the brokers: when they do not answer, memory stays bounded and sends fail at once. */
+  constructor(private readonly cfg: KafkaConfig, deliveryTimeoutMs: number, bufferMb = 64) {
     this.producer = createKafka(cfg).producer({
       'enable.idempotence': true,
       acks: -1,
@@ -24,6 +25,7 @@ export class EventProducer {
       // A write the brokers cannot take within this time fails: the request answers 503.
       'message.timeout.ms': deliveryTimeoutMs,
       'socket.connection.setup.timeout.ms': Math.min(deliveryTimeoutMs, 10000),
+      'queue.buffering.max.kbytes': bufferMb * 1024,
     } as any);
   }
 
