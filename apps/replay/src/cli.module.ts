@@ -14,6 +14,8 @@ import {
   DeadLettersRetryCommand,
 } from './commands/dead-letters.command';
 import { KeysCommand, KeysCreateCommand } from './commands/keys.command';
+import { ProjectionsCommand, ProjectionsListCommand } from './commands/projections.command';
+import { RebuildCommand } from './commands/rebuild.command';
 import { TenantsCommand, TenantsCreateCommand } from './commands/tenants.command';
 import { PG_POOL } from './tokens';
 
@@ -35,6 +37,9 @@ import { PG_POOL } from './tokens';
     TenantsCreateCommand,
     KeysCommand,
     KeysCreateCommand,
+    ProjectionsCommand,
+    ProjectionsListCommand,
+    RebuildCommand,
   ],
 })
 export class CliModule implements OnApplicationShutdown {
