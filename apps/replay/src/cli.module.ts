@@ -16,6 +16,7 @@ import {
 import { KeysCommand, KeysCreateCommand } from './commands/keys.command';
 import { ProjectionsCommand, ProjectionsListCommand } from './commands/projections.command';
 import { RebuildCommand } from './commands/rebuild.command';
+import { BackfillCommand } from './commands/backfill.command';
 import { TenantsCommand, TenantsCreateCommand } from './commands/tenants.command';
 import { PG_POOL } from './tokens';
 
@@ -40,6 +41,7 @@ import { PG_POOL } from './tokens';
     ProjectionsCommand,
     ProjectionsListCommand,
     RebuildCommand,
+    BackfillCommand,
   ],
 })
 export class CliModule implements OnApplicationShutdown {

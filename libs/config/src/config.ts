@@ -157,9 +157,11 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
 
 export interface ReplayConfig {
   db: DatabaseConfig;
+  /** backfill produces here; reset moves this topic's offsets. */
+  kafka: KafkaConfig;
 }
 
 export function loadReplayConfig(env: Env = process.env): ReplayConfig {
   const r = new Reader(env);
-  return r.done({ db: database(r, 2) });
+  return r.done({ db: database(r, 2), kafka: kafka(r, 'tributary-replay') });
 }
