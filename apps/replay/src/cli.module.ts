@@ -17,6 +17,7 @@ import { KeysCommand, KeysCreateCommand } from './commands/keys.command';
 import { ProjectionsCommand, ProjectionsListCommand } from './commands/projections.command';
 import { RebuildCommand } from './commands/rebuild.command';
 import { BackfillCommand } from './commands/backfill.command';
+import { ResetCommand } from './commands/reset.command';
 import { TenantsCommand, TenantsCreateCommand } from './commands/tenants.command';
 import { PG_POOL } from './tokens';
 
@@ -42,6 +43,7 @@ import { PG_POOL } from './tokens';
     ProjectionsListCommand,
     RebuildCommand,
     BackfillCommand,
+    ResetCommand,
   ],
 })
 export class CliModule implements OnApplicationShutdown {
