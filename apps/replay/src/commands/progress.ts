@@ -4,7 +4,8 @@
  */
 export class Progress {
   private readonly started = Date.now();
-  private lastLine = 0;
+  // Plain lines start after the first interval: a short run prints just its final line.
+  private lastLine = this.started;
   private readonly tty = !!process.stderr.isTTY;
 
   constructor(private readonly label: string, private readonly enabled: boolean, private readonly unit = 'events', private readonly plainEveryMs = 2000) {}
