@@ -31,6 +31,9 @@ export interface RebuildResult {
   eventsPerSecond: number;
 }
 
+/** Most events the swap transaction folds while processor batches wait for it. */
+const SWAP_AT_MOST = 2000;
+
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /**
@@ -102,8 +105,9 @@ export class ProjectionRebuild {
         report('scan');
       }
       // Events numbered since the cut (arrived during the scan): another round, or the swap.
+      // Few enough to fold while holding the lock that stalls processing: swap.
       const pending = await this.count(cut, null);
-      if (pending <= this.opts.batchSize) break;
+      if (pending <= Math.min(this.opts.batchSize, SWAP_AT_MOST)) break;
       const next = await this.takeCut();
       total += await this.count(cut, next);
       cut = next;
