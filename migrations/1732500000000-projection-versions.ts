@@ -28,6 +28,9 @@ export class ProjectionVersions1732500000000 implements MigrationInterface {
         time_from     timestamptz,
         time_to       timestamptz,
         shadow_table  text,
+        source        text NOT NULL DEFAULT 'store' CHECK (source IN ('store', 'kafka')),
+        -- --source kafka: per partition, the next offset to read and where the scan ends
+        kafka_positions jsonb,
         scanned_to    bigint NOT NULL DEFAULT 0,
         cut           bigint NOT NULL DEFAULT 0,
         folded        bigint NOT NULL DEFAULT 0,

@@ -155,6 +155,29 @@ describe('tributary rebuild: a new projection version built beside the live one,
     await waitFor('processing after the swap', async () => (await p.db.query(`SELECT sum(count)::int AS n FROM event_counts`)).rows[0].n === total + 10, 60000, 100);
   }, TIMEOUT);
 
+  it('--source kafka reads payloads from the topic, while the store decides what counts (duplicates in Kafka are not counted)', async () => {
+    // Client retries: the same 100 ids again are in Kafka twice, in the store once.
+    await post(globex, 'globex', 0, 100);
+    await waitFor('the retries deduplicated', async () => Number((await p.db.query(`SELECT coalesce(sum(count), 0) AS n FROM duplicate_counts WHERE tenant_id = 'globex'`)).rows[0].n) === 100, 60000, 100);
+    // One stored event's type altered in the store only: a Kafka-sourced rebuild counts it under its original type.
+    await p.db.query(`UPDATE events SET type = 'altered' WHERE tenant_id = 'globex' AND event_id = 'globex-1'`);
+    try {
+      const r = await p.cliWith(V2, 'rebuild', 'counts', '--source', 'kafka', '--json');
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out).folded).toBeGreaterThan(0);
+      const asObject = (rows: string[]) => Object.fromEntries(rows.map((x) => [x.split('=')[0], Number(x.split('=')[1])]));
+      const expected = asObject(await recount());
+      delete expected['globex/altered/2026-01-01T00:01:00.000Z'];
+      expected['globex/t1/2026-01-01T00:01:00.000Z'] = (expected['globex/t1/2026-01-01T00:01:00.000Z'] ?? 0) + 1;
+      expect(asObject(await table())).toEqual(expected);
+    } finally {
+      await p.db.query(`UPDATE events SET type = 't1' WHERE tenant_id = 'globex' AND event_id = 'globex-1'`);
+    }
+    // Back to the store's truth.
+    expect((await p.cliWith(V2, 'rebuild', 'counts')).code).toBe(0);
+    expect(await table()).toEqual(await recount());
+  });
+
   it('--tenant rebuilds that tenant only', async () => {
     await p.db.query(`UPDATE event_counts SET count = count + 100 WHERE tenant_id = 'globex'`);
     await p.db.query(`UPDATE event_counts SET count = count + 7 WHERE tenant_id = 'acme' AND bucket = '2026-01-01T00:00:00Z' AND type = 't0'`);

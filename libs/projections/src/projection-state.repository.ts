@@ -2,6 +2,9 @@ import type { Pool } from 'pg';
 import type { Queryable } from '@tributary/store/database';
 import type { Projection } from './projection';
 
+/** --source kafka: per partition (as a string key), the next offset to read and the scan's end. */
+export type KafkaPositions = Record<string, { next: string; end: string }>;
+
 export interface ProjectionStateRow {
   name: string;
   live_version: number;
@@ -11,6 +14,8 @@ export interface ProjectionStateRow {
   time_from: Date | null;
   time_to: Date | null;
   shadow_table: string | null;
+  source: 'store' | 'kafka';
+  kafka_positions: KafkaPositions | null;
   scanned_to: string;
   cut: string;
   folded: string;
@@ -35,6 +40,7 @@ export interface ProjectionStatus {
   progress: number;
   rebuild: null | {
     targetVersion: number;
+    source: 'store' | 'kafka';
     tenant: string | null;
     from: string | null;
     to: string | null;
@@ -58,13 +64,17 @@ export class ProjectionStateRepository {
   async start(
     tx: Queryable,
     name: string,
-    r: { targetVersion: number; tenant: string | null; from: string | null; to: string | null; shadow: string; cut: bigint; total: number },
+    r: {
+      targetVersion: number; tenant: string | null; from: string | null; to: string | null; shadow: string; cut: bigint; total: number;
+      source: 'store' | 'kafka'; kafkaPositions: KafkaPositions | null;
+    },
   ): Promise<ProjectionStateRow> {
     const res = await tx.query<ProjectionStateRow>(
       `UPDATE projection_state SET status = 'rebuilding', target_version = $2, tenant_id = $3, time_from = $4, time_to = $5,
-              shadow_table = $6, scanned_to = 0, cut = $7, folded = 0, total = $8, started_at = now(), finished_at = NULL, updated_at = now()
+              shadow_table = $6, scanned_to = 0, cut = $7, folded = 0, total = $8, source = $9, kafka_positions = $10,
+              started_at = now(), finished_at = NULL, updated_at = now()
         WHERE name = $1 RETURNING *`,
-      [name, r.targetVersion, r.tenant, r.from, r.to, r.shadow, r.cut.toString(), r.total],
+      [name, r.targetVersion, r.tenant, r.from, r.to, r.shadow, r.cut.toString(), r.total, r.source, r.kafkaPositions === null ? null : JSON.stringify(r.kafkaPositions)],
     );
     return res.rows[0];
   }
@@ -72,6 +82,11 @@ export class ProjectionStateRepository {
   /** The rebuild's checkpoint; runs in the transaction that wrote the batch into the shadow table. */
   async advance(tx: Queryable, name: string, scannedTo: bigint, folded: number): Promise<void> {
     await tx.query(`UPDATE projection_state SET scanned_to = $2, folded = folded + $3, updated_at = now() WHERE name = $1`, [name, scannedTo.toString(), folded]);
+  }
+
+  /** --source kafka's checkpoint; runs in the transaction that wrote the batch into the shadow table. */
+  async advanceKafka(tx: Queryable, name: string, positions: KafkaPositions, folded: number): Promise<void> {
+    await tx.query(`UPDATE projection_state SET kafka_positions = $2, folded = folded + $3, updated_at = now() WHERE name = $1`, [name, JSON.stringify(positions), folded]);
   }
 
   async extend(db: Queryable, name: string, cut: bigint, total: number): Promise<void> {
@@ -116,6 +131,7 @@ export class ProjectionStateRepository {
             ? null
             : {
                 targetVersion: r.target_version,
+                source: r.source,
                 tenant: r.tenant_id,
                 from: r.time_from?.toISOString() ?? null,
                 to: r.time_to?.toISOString() ?? null,

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
 import { inTransaction, Queryable } from '@tributary/store/database';
-import { ProjectionStateRepository, ProjectionStateRow } from './projection-state.repository';
+import { KafkaPositions, ProjectionStateRepository, ProjectionStateRow } from './projection-state.repository';
 import { applyProjection, ProjectedEvent, Projection } from './projection';
 
 export interface RebuildScope {
@@ -11,6 +11,14 @@ export interface RebuildScope {
   /** Exclusive, aligned to the projection's time unit. */
   to?: string;
 }
+
+/** Reads ranges of the events topic (libs/kafka PartitionReader); the rebuild stays Kafka-client agnostic. */
+export interface LogReader {
+  read(partition: number, from: bigint, to: bigint, max: number): Promise<{ offset: bigint; value: Buffer | null }[]>;
+}
+
+/** Where the scan reads event payloads: the event store, or the Kafka topic up to the live group's checkpoints. */
+export type RebuildSource = { kind: 'store' } | { kind: 'kafka'; reader: LogReader; topic: string; group: string };
 
 export interface RebuildProgress {
   phase: 'scan' | 'swap' | 'done';
@@ -56,13 +64,17 @@ export class ProjectionRebuild {
     private readonly pool: Pool,
     private readonly projection: Projection<any>,
     private readonly scope: RebuildScope,
-    private readonly opts: { batchSize: number; restart?: boolean; onProgress?: (p: RebuildProgress) => void },
+    private readonly opts: { batchSize: number; restart?: boolean; source?: RebuildSource; onProgress?: (p: RebuildProgress) => void },
   ) {
     this.state = new ProjectionStateRepository(pool);
   }
 
   private get scoped(): boolean {
     return !!(this.scope.tenant || this.scope.from || this.scope.to);
+  }
+
+  private get source(): RebuildSource {
+    return this.opts.source ?? { kind: 'store' };
   }
 
   private get shadow(): string {
@@ -92,6 +104,11 @@ export class ProjectionRebuild {
     const report = (phase: RebuildProgress['phase']) => this.opts.onProgress?.({ phase, folded, total });
     report('scan');
 
+    if (s.source === 'kafka' && scannedTo < cut) {
+      folded = await this.scanKafka(s.kafka_positions ?? {}, cut, folded, total, () => report('scan'), (n) => (folded = n));
+      scannedTo = cut;
+    }
+
     for (;;) {
       // Batches up to the cut, each committed with the checkpoint.
       while (scannedTo < cut) {
@@ -108,7 +125,7 @@ export class ProjectionRebuild {
       // Few enough to fold while holding the lock that stalls processing: swap.
       const pending = await this.count(cut, null);
       if (pending <= Math.min(this.opts.batchSize, SWAP_AT_MOST)) break;
-      const next = await this.takeCut();
+      const { cut: next } = await this.takeCut();
       total += await this.count(cut, next);
       cut = next;
       await this.state.extend(this.pool, this.projection.name, cut, total);
@@ -170,6 +187,7 @@ export class ProjectionRebuild {
       !this.opts.restart &&
       s.status === 'rebuilding' &&
       s.target_version === this.projection.version &&
+      s.source === this.source.kind &&
       (s.tenant_id ?? undefined) === this.scope.tenant &&
       (s.time_from?.getTime() ?? undefined) === (this.scope.from ? Date.parse(this.scope.from) : undefined) &&
       (s.time_to?.getTime() ?? undefined) === (this.scope.to ? Date.parse(this.scope.to) : undefined)
@@ -178,8 +196,12 @@ export class ProjectionRebuild {
 
   /** A fresh shadow table and checkpoint. */
   private async begin(): Promise<ProjectionStateRow> {
-    const cut = await this.takeCut();
+    const source = this.source;
+    const { cut, checkpoints } = await this.takeCut(source.kind === 'kafka' ? source : undefined);
     const total = await this.count(0n, cut);
+    // Kafka: every event numbered up to the cut came from a message below the group's checkpoint then.
+    const kafkaPositions: KafkaPositions | null =
+      source.kind === 'kafka' ? Object.fromEntries([...checkpoints].map(([p, end]) => [String(p), { next: '0', end: end.toString() }])) : null;
     return inTransaction(this.pool, async (tx) => {
       await tx.query(`DROP TABLE IF EXISTS ${ident(this.shadow)}`);
       await tx.query(`CREATE TABLE ${ident(this.shadow)} (LIKE ${ident(this.projection.table)} INCLUDING ALL)`);
@@ -191,19 +213,95 @@ export class ProjectionRebuild {
         shadow: this.shadow,
         cut,
         total,
+        source: source.kind,
+        kafkaPositions,
       });
     });
+  }
+
+  /**
+   * --source kafka: reads each partition up to the checkpoint taken with the cut and folds the
+   * messages that are the stored, processed event numbered at or below the cut (the store decides
+   * what was applied: duplicates, dead letters and parked events are skipped). Payloads come from
+   * Kafka; the stream sequence, which Kafka does not hold, from the store.
+   */
+  private async scanKafka(start: KafkaPositions, cut: bigint, folded: number, total: number, report: () => void, setFolded: (n: number) => void): Promise<number> {
+    const source = this.source as Extract<RebuildSource, { kind: 'kafka' }>;
+    const positions: KafkaPositions = JSON.parse(JSON.stringify(start));
+    for (const partition of Object.keys(positions).map(Number).sort((a, b) => a - b)) {
+      const pos = positions[String(partition)];
+      while (BigInt(pos.next) < BigInt(pos.end)) {
+        const messages = await source.reader.read(partition, BigInt(pos.next), BigInt(pos.end), this.opts.batchSize);
+        if (messages.length === 0) {
+          throw new Error(`Kafka returned nothing for ${source.topic}[${partition}] at offset ${pos.next} (the scan ends at ${pos.end}); is the broker reachable?`);
+        }
+        const n = await inTransaction(this.pool, async (tx) => {
+          const count = await this.foldMessages(tx, partition, messages, cut);
+          pos.next = (messages[messages.length - 1].offset + 1n).toString();
+          await this.state.advanceKafka(tx, this.projection.name, positions, count);
+          return count;
+        });
+        folded += n;
+        setFolded(folded);
+        report();
+      }
+    }
+    if (folded < total) {
+      throw new Error(
+        `Kafka no longer holds ${total - folded} of the ${total} events to rebuild from (retention); run with --source store (the rebuild stays resumable, or pass --restart)`,
+      );
+    }
+    await this.state.advance(this.pool, this.projection.name, cut, 0);
+    return folded;
+  }
+
+  private async foldMessages(tx: Queryable, partition: number, messages: { offset: bigint; value: Buffer | null }[], cut: bigint): Promise<number> {
+    const decoded: { offset: bigint; e: any }[] = [];
+    for (const m of messages) {
+      try {
+        const e = JSON.parse(m.value?.toString('utf8') ?? 'null');
+        if (typeof e?.tenant === 'string' && typeof e?.id === 'string' && typeof e?.receivedAt === 'string') decoded.push({ offset: m.offset, e });
+      } catch {
+        // Not an envelope: the processor dead-lettered it at decode; nothing to fold.
+      }
+    }
+    if (decoded.length === 0) return 0;
+    const f = this.filter(0n, cut);
+    const base = f.params.length;
+    const r = await tx.query<{ tenant_id: string; event_id: string; kafka_offset: string; sequence: string | null }>(
+      `SELECT tenant_id, event_id, kafka_offset, sequence FROM events
+         JOIN unnest($${base + 1}::text[], $${base + 2}::text[], $${base + 3}::timestamptz[]) AS u(t, id, r)
+           ON tenant_id = u.t AND event_id = u.id AND received_at = u.r
+        WHERE ${f.sql} AND kafka_partition = $${base + 4}`,
+      [...f.params, decoded.map((d) => d.e.tenant), decoded.map((d) => d.e.id), decoded.map((d) => d.e.receivedAt), partition],
+    );
+    const stored = new Map(r.rows.map((x) => [`${x.tenant_id}\u0000${x.event_id}\u0000${x.kafka_offset}`, x.sequence]));
+    const events: ProjectedEvent[] = [];
+    for (const { offset, e } of decoded) {
+      const k = `${e.tenant}\u0000${e.id}\u0000${offset}`;
+      if (!stored.has(k)) continue;
+      const sequence = stored.get(k);
+      events.push({ tenant: e.tenant, id: e.id, type: e.type, subject: e.subject ?? null, sequence: sequence === null || sequence === undefined ? null : Number(sequence), time: new Date(e.time), data: e.data ?? null });
+    }
+    await applyProjection(this.projection, tx, events, this.shadow);
+    return events.length;
   }
 
   /**
    * The highest applied_seq while no transaction writing `events` is in flight (they all take
    * ROW EXCLUSIVE, which SHARE waits for), so every number at or below it is committed.
    */
-  private takeCut(): Promise<bigint> {
+  private takeCut(kafka?: { topic: string; group: string }): Promise<{ cut: bigint; checkpoints: Map<number, bigint> }> {
     return inTransaction(this.pool, async (tx) => {
       await tx.query(`LOCK TABLE events IN SHARE MODE`);
       const r = await tx.query(`SELECT coalesce(max(applied_seq), 0) AS cut FROM events`);
-      return BigInt(r.rows[0].cut);
+      const checkpoints = new Map<number, bigint>();
+      if (kafka) {
+        // Read under the same lock: no batch is between its events write and its checkpoint.
+        const c = await tx.query(`SELECT partition, next_offset FROM consumer_checkpoints WHERE group_id = $1 AND topic = $2`, [kafka.group, kafka.topic]);
+        for (const row of c.rows) checkpoints.set(row.partition, BigInt(row.next_offset));
+      }
+      return { cut: BigInt(r.rows[0].cut), checkpoints };
     });
   }
 
