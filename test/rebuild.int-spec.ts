@@ -70,6 +70,17 @@ describe('tributary rebuild: a new projection version built beside the live one,
     expect(oneTenant.code).toBe(3);
     expect(oneTenant.err).toContain('version 1 is live');
 
+    // Another rebuild process holding the projection's lock.
+    const other = await p.db.connect();
+    try {
+      await other.query(`SELECT pg_advisory_lock(hashtext('tributary-rebuild:' || current_schema() || ':counts'))`);
+      const busy = await p.cliWith(V2, 'rebuild', 'counts');
+      expect(busy.code).toBe(3);
+      expect(busy.err).toContain('another rebuild process is running');
+    } finally {
+      other.release(true);
+    }
+
     const dry = await p.cliWith(V2, 'rebuild', 'counts', '--dry-run', '--json');
     expect(dry.code).toBe(0);
     expect(JSON.parse(dry.out)).toMatchObject({ dryRun: true, liveVersion: 1, targetVersion: 2, resume: false, events: sent });
@@ -86,15 +97,22 @@ describe('tributary rebuild: a new projection version built beside the live one,
     let next = N;
     const reads: number[] = [];
     const started = Date.now();
+    const failures: unknown[] = [];
     const ingest = (async () => {
-      // Batches every 100 ms on a schedule, so a slow answer does not lower the rate.
+      // Batches every 100 ms on a schedule, up to 4 in flight, so a slow answer does not lower the rate.
       const batch = Math.max(1, Math.round(RATE / 10));
+      const inflight = new Set<Promise<void>>();
       while (!stop) {
-        await post(acme, 'acme', next, batch);
+        const sending: Promise<void> = post(acme, 'acme', next, batch)
+          .catch((e) => void failures.push(e))
+          .finally(() => inflight.delete(sending));
+        inflight.add(sending);
         next += batch;
+        if (inflight.size >= 4) await Promise.race(inflight);
         const due = started + ((next - N) / RATE) * 1000;
         await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
       }
+      await Promise.all(inflight);
     })();
     const reader = (async () => {
       while (!stop) {
@@ -138,6 +156,7 @@ describe('tributary rebuild: a new projection version built beside the live one,
     expect(next - N).toBeGreaterThan(0);
     await waitFor(`all ${total} events stored`, async () => (await stored()) === total, TIMEOUT, 250);
 
+    expect(failures).toEqual([]);
     expect(reads.length).toBeGreaterThan(0);
     expect(reads.filter((s) => s !== 200)).toEqual([]);
     const [after, expected] = [await table(), await recount()];

@@ -92,6 +92,23 @@ export class ProjectionRebuild {
   }
 
   async run(): Promise<RebuildResult> {
+    // One rebuild process per projection: two resuming the same checkpoint would fold batches twice.
+    // A session lock, so a killed process releases it with its connection.
+    const lock = await this.pool.connect();
+    try {
+      const got = (await lock.query(`SELECT pg_try_advisory_lock(hashtext('tributary-rebuild:' || current_schema() || ':' || $1)) AS ok`, [this.projection.name])).rows[0].ok;
+      if (!got) throw new TributaryError(ErrorCode.Conflict, `${this.projection.name}: another rebuild process is running right now`);
+      try {
+        return await this.runLocked();
+      } finally {
+        await lock.query(`SELECT pg_advisory_unlock(hashtext('tributary-rebuild:' || current_schema() || ':' || $1))`, [this.projection.name]);
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async runLocked(): Promise<RebuildResult> {
     const started = Date.now();
     let s = await this.state.ensure(this.projection);
     this.check(s);
@@ -105,7 +122,16 @@ export class ProjectionRebuild {
     report('scan');
 
     if (s.source === 'kafka' && scannedTo < cut) {
-      folded = await this.scanKafka(s.kafka_positions ?? {}, cut, folded, total, () => report('scan'), (n) => (folded = n));
+      await this.scanKafka(s.kafka_positions ?? {}, cut, (n) => {
+        folded += n;
+        report('scan');
+      });
+      if (folded < total) {
+        throw new Error(
+          `Kafka no longer holds ${total - folded} of the ${total} events to rebuild from (retention); run with --source store --restart`,
+        );
+      }
+      await this.state.advance(this.pool, this.projection.name, cut, 0);
       scannedTo = cut;
     }
 
@@ -225,7 +251,7 @@ export class ProjectionRebuild {
    * what was applied: duplicates, dead letters and parked events are skipped). Payloads come from
    * Kafka; the stream sequence, which Kafka does not hold, from the store.
    */
-  private async scanKafka(start: KafkaPositions, cut: bigint, folded: number, total: number, report: () => void, setFolded: (n: number) => void): Promise<number> {
+  private async scanKafka(start: KafkaPositions, cut: bigint, onBatch: (folded: number) => void): Promise<void> {
     const source = this.source as Extract<RebuildSource, { kind: 'kafka' }>;
     const positions: KafkaPositions = JSON.parse(JSON.stringify(start));
     for (const partition of Object.keys(positions).map(Number).sort((a, b) => a - b)) {
@@ -241,18 +267,9 @@ export class ProjectionRebuild {
           await this.state.advanceKafka(tx, this.projection.name, positions, count);
           return count;
         });
-        folded += n;
-        setFolded(folded);
-        report();
+        onBatch(n);
       }
     }
-    if (folded < total) {
-      throw new Error(
-        `Kafka no longer holds ${total - folded} of the ${total} events to rebuild from (retention); run with --source store (the rebuild stays resumable, or pass --restart)`,
-      );
-    }
-    await this.state.advance(this.pool, this.projection.name, cut, 0);
-    return folded;
   }
 
   private async foldMessages(tx: Queryable, partition: number, messages: { offset: bigint; value: Buffer | null }[], cut: bigint): Promise<number> {
