@@ -200,7 +200,7 @@ export const openApiDocument = {
             status: { enum: ['live', 'rebuilding', 'stale'], description: 'stale: the code declares a newer version; run tributary rebuild' },
             lag: { type: 'integer', description: 'processed events not yet folded into the table being rebuilt (0 when live)' },
             progress: { type: 'number', description: '0..1 of the running rebuild; 1 when live' },
-            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: 'integer' }, total: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
+            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, source: { enum: ['store', 'kafka'] }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: 'integer' }, total: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
           } } } } }),
           ...errors,
         },

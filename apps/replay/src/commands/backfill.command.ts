@@ -1,5 +1,6 @@
 import { Inject } from '@nestjs/common';
 import * as fs from 'fs';
+import type { Command as Commander } from 'commander';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import type { Pool } from 'pg';
 import { loadReplayConfig } from '@tributary/config/config';
@@ -30,6 +31,12 @@ Examples:
 export class BackfillCommand extends CommandRunner {
   constructor(@Inject(PG_POOL) private readonly pool: Pool, private readonly tenants: TenantsRepository) { super(); }
 
+  // The one-line summary in `tributary --help`; the full description in `tributary backfill --help`.
+  override setCommand(c: Commander): this {
+    c.summary('Produce historical NDJSON events for a tenant through the gateway path');
+    return super.setCommand(c);
+  }
+
   async run([file]: string[], o: Opts): Promise<void> {
     if (!o.tenant) fail('--tenant is required', 2);
     const stdin = file === '-';
@@ -52,6 +59,8 @@ export class BackfillCommand extends CommandRunner {
         tenant: o.tenant,
         dryRun: !!o.dryRun,
         rate: o.rate,
+        // Paced in chunks of a tenth of a second's worth, so --rate does not send in bursts.
+        chunk: o.rate ? Math.max(1, Math.min(2000, Math.floor(o.rate / 10))) : 2000,
         onRejected: (r) => rejects?.write(`${JSON.stringify(r)}\n`),
         onProgress: (lines) => progress.update(lines, total),
       });

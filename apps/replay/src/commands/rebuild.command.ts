@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import type { Command as Commander } from 'commander';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import type { Pool } from 'pg';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
@@ -31,6 +32,12 @@ Examples:
 })
 export class RebuildCommand extends CommandRunner {
   constructor(@Inject(PG_POOL) private readonly pool: Pool) { super(); }
+
+  // The one-line summary in `tributary --help`; the full description in `tributary rebuild --help`.
+  override setCommand(c: Commander): this {
+    c.summary('Rebuild a projection (new version or repair) beside the live one, then swap');
+    return super.setCommand(c);
+  }
 
   async run([name]: string[], o: Opts): Promise<void> {
     const projection = PROJECTIONS.find((p) => p.name === name);

@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import type { Command as Commander } from 'commander';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import type { Pool } from 'pg';
 import { loadReplayConfig } from '@tributary/config/config';
@@ -21,6 +22,12 @@ Examples:
 })
 export class ResetCommand extends CommandRunner {
   constructor(@Inject(PG_POOL) private readonly pool: Pool) { super(); }
+
+  // The one-line summary in `tributary --help`; the full description in `tributary reset --help`.
+  override setCommand(c: Commander): this {
+    c.summary('Move a stopped consumer group back so it re-reads Kafka');
+    return super.setCommand(c);
+  }
 
   async run(_: string[], o: Opts): Promise<void> {
     if (!o.group) fail('--group is required', 2);
