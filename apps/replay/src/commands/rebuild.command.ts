@@ -23,7 +23,7 @@ const time = (flag: string) => (v: string) => {
   arguments: '<projection>',
   description: `Rebuild a projection into a shadow table from the event store (or the Kafka topic) with this code's version of it, catch up with live processing, and swap atomically. Reads keep answering from the old table; ingest and processing go on. A killed rebuild resumes when re-run with the same options.
 --tenant/--from/--to rebuild only those rows (at the live version; --from/--to on whole minutes for counts).
-Exit codes: 0 done, 2 bad usage, 3 conflict (another rebuild running with other options, or a version change asked for one tenant).
+Exit codes: 0 done, 2 bad usage, 3 conflict (another rebuild process running, an interrupted rebuild with other options, or a version change asked for one tenant).
 Examples:
   tributary rebuild counts
   tributary rebuild counts --tenant acme --from 2026-01-01T00:00:00Z --to 2026-02-01T00:00:00Z
