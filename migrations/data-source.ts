@@ -3,8 +3,9 @@ import type { DatabaseConfig } from '@tributary/config/config';
 import { sessionOptions } from '@tributary/store/database';
 import { InitialSchema1732300000000 } from './1732300000000-initial-schema';
 import { DeadLettersAndSchemas1732400000000 } from './1732400000000-dead-letters-and-schemas';
+import { ProjectionVersions1732500000000 } from './1732500000000-projection-versions';
 
-export const MIGRATIONS = [InitialSchema1732300000000, DeadLettersAndSchemas1732400000000];
+export const MIGRATIONS = [InitialSchema1732300000000, DeadLettersAndSchemas1732400000000, ProjectionVersions1732500000000];
 
 export function migrationDataSource(db: DatabaseConfig): DataSource {
   return new DataSource({

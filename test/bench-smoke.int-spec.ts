@@ -10,7 +10,7 @@ describe('bench smoke', () => {
   it('runs every scenario once on a small load and reports ours, reference and ratio', async () => {
     const { stdout } = await run(process.execPath, [path.join(ROOT, 'dist/bench/run.js'), '--json', '--runs', '1', '--events', '1200'], { env: process.env, maxBuffer: 1 << 24 });
     const result = JSON.parse(stdout.trim().split('\n').pop()!);
-    expect(result.figures.map((f: { name: string }) => f.name)).toEqual(['ingest-batch', 'process']);
+    expect(result.figures.map((f: { name: string }) => f.name)).toEqual(['ingest-batch', 'process', 'rebuild']);
     for (const f of result.figures) {
       expect(f.ours).toBeGreaterThan(0);
       expect(f.reference).toBeGreaterThan(0);

@@ -180,8 +180,13 @@ export class Platform {
 
   /** Runs the `tributary` CLI against this platform's schema; never throws on a non-zero exit. */
   async cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    return this.cliWith({}, ...args);
+  }
+
+  /** `cli` with extra environment variables (e.g. a newer projection version in the CLI's code). */
+  async cliWith(extraEnv: Record<string, string>, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
     try {
-      const r = await execFileAsync(process.execPath, [path.join(ROOT, 'bin/tributary'), ...args], { env: this.env() });
+      const r = await execFileAsync(process.execPath, [path.join(ROOT, 'bin/tributary'), ...args], { env: this.env(extraEnv), maxBuffer: 64 * 1024 * 1024 });
       return { code: 0, out: r.stdout, err: r.stderr };
     } catch (e) {
       const x = e as { code: number; stdout: string; stderr: string };

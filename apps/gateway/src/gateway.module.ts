@@ -21,16 +21,19 @@ import { ProblemFilter } from './http/problem.filter';
 import { IngestController } from './ingest/ingest.controller';
 import { IngestService } from './ingest/ingest.service';
 import { QueryController } from './query/query.controller';
+import { ProjectionsController } from './projections/projections.controller';
+import { ProjectionStateRepository } from '@tributary/projections/projection-state.repository';
 import { GATEWAY_CONFIG, PG_POOL } from './tokens';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
-  controllers: [AdminController, IngestController, QueryController, DeadLettersController, SchemasController, HealthController, MetricsController],
+  controllers: [AdminController, IngestController, QueryController, DeadLettersController, SchemasController, ProjectionsController, HealthController, MetricsController],
   providers: [
     { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
     { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },
     { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
     { provide: EventsRepository, useFactory: (pool: Pool) => new EventsRepository(pool), inject: [PG_POOL] },
+    { provide: ProjectionStateRepository, useFactory: (pool: Pool) => new ProjectionStateRepository(pool), inject: [PG_POOL] },
     { provide: SchemasRepository, useFactory: (pool: Pool) => new SchemasRepository(pool), inject: [PG_POOL] },
     {
       provide: DeadLettersService,

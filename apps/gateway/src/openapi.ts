@@ -188,6 +188,24 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/projections': {
+      get: {
+        summary: 'Projection versions and rebuild progress (role read)',
+        security: auth,
+        responses: {
+          '200': json({ type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: {
+            name: { type: 'string' },
+            liveVersion: { type: 'integer', description: 'the version reads answer from' },
+            codeVersion: { type: 'integer', description: 'the version the deployed code declares' },
+            status: { enum: ['live', 'rebuilding', 'stale'], description: 'stale: the code declares a newer version; run tributary rebuild' },
+            lag: { type: 'integer', description: 'processed events not yet folded into the table being rebuilt (0 when live)' },
+            progress: { type: 'number', description: '0..1 of the running rebuild; 1 when live' },
+            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, source: { enum: ['store', 'kafka'] }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: 'integer' }, total: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
+          } } } } }),
+          ...errors,
+        },
+      },
+    },
     '/v1/dead-letters': {
       get: {
         summary: 'Dead letters of the tenant (open by default), oldest first',

@@ -14,6 +14,10 @@ import {
   DeadLettersRetryCommand,
 } from './commands/dead-letters.command';
 import { KeysCommand, KeysCreateCommand } from './commands/keys.command';
+import { ProjectionsCommand, ProjectionsListCommand } from './commands/projections.command';
+import { RebuildCommand } from './commands/rebuild.command';
+import { BackfillCommand } from './commands/backfill.command';
+import { ResetCommand } from './commands/reset.command';
 import { TenantsCommand, TenantsCreateCommand } from './commands/tenants.command';
 import { PG_POOL } from './tokens';
 
@@ -35,6 +39,11 @@ import { PG_POOL } from './tokens';
     TenantsCreateCommand,
     KeysCommand,
     KeysCreateCommand,
+    ProjectionsCommand,
+    ProjectionsListCommand,
+    RebuildCommand,
+    BackfillCommand,
+    ResetCommand,
   ],
 })
 export class CliModule implements OnApplicationShutdown {

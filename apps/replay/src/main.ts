@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { CommandFactory } from 'nest-commander';
 import { CliModule } from './cli.module';
 
-// `tributary <command>`: tenants and keys now; rebuild, backfill, dead letters and reset later.
+// `tributary <command>`: tenants, keys, dead letters, projections, rebuild, backfill, reset.
 CommandFactory.run(CliModule, {
   logger: ['error'],
   errorHandler: (e: Error & { code?: string; exitCode?: number }) => {

@@ -160,9 +160,13 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
 
 export interface ReplayConfig {
   db: DatabaseConfig;
+  /** backfill produces here; reset moves this topic's offsets; rebuild --source kafka reads it. */
+  kafka: KafkaConfig;
+  /** The live processors' group (rebuild --source kafka reads up to its checkpoints). */
+  groupId: string;
 }
 
 export function loadReplayConfig(env: Env = process.env): ReplayConfig {
   const r = new Reader(env);
-  return r.done({ db: database(r, 2) });
+  return r.done({ db: database(r, 2), kafka: kafka(r, 'tributary-replay'), groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor') });
 }

@@ -193,7 +193,8 @@ async function loadEvent(tx: Queryable, tenant: string, eventId: string): Promis
 }
 
 async function setStatus(tx: Queryable, e: IncomingEvent, status: string, sequence: number | null): Promise<void> {
-  await tx.query(`UPDATE events SET status = $3, sequence = $4 WHERE tenant_id = $1 AND event_id = $2 AND received_at = $5`, [
+  // A new applied_seq: a running rebuild has scanned past this event's old number, and must see it again.
+  await tx.query(`UPDATE events SET status = $3, sequence = $4, applied_seq = nextval('events_applied_seq') WHERE tenant_id = $1 AND event_id = $2 AND received_at = $5`, [
     e.envelope.tenant,
     e.envelope.id,
     status,

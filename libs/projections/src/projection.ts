@@ -18,12 +18,18 @@ export interface ProjectedEvent {
  */
 export interface Projection<Delta> {
   readonly name: string;
+  /** Bumped when the projection's meaning changes; `tributary rebuild` then builds the new version. */
   readonly version: number;
+  /** The live table; rebuilds write a shadow copy (`CREATE TABLE … (LIKE table)`) and rename it in. */
+  readonly table: string;
+  /** Columns holding the tenant and the (event-time) bucket, so `rebuild --tenant/--from/--to` can replace just those rows. */
+  readonly scope: { tenantColumn: string; timeColumn: string; timeUnitMs: number };
   /** Event types it reacts to; '*' for all. */
   readonly handles: readonly string[] | '*';
   init(): Delta;
   evolve(delta: Delta, event: ProjectedEvent): Delta;
-  write(db: Queryable, delta: Delta): Promise<void>;
+  /** Writes into `table` (the live one unless a rebuild names its shadow). */
+  write(db: Queryable, delta: Delta, table: string): Promise<void>;
 }
 
 export function handles(p: Projection<unknown>, type: string): boolean {
@@ -31,8 +37,8 @@ export function handles(p: Projection<unknown>, type: string): boolean {
 }
 
 /** Applies events (in log order) to a projection inside the caller's transaction. */
-export async function applyProjection<D>(p: Projection<D>, db: Queryable, events: readonly ProjectedEvent[]): Promise<void> {
+export async function applyProjection<D>(p: Projection<D>, db: Queryable, events: readonly ProjectedEvent[], table = p.table): Promise<void> {
   let delta = p.init();
   for (const e of events) if (handles(p as Projection<unknown>, e.type)) delta = p.evolve(delta, e);
-  await p.write(db, delta);
+  await p.write(db, delta, table);
 }

@@ -23,6 +23,8 @@ export interface AppendResult {
   deadLettered: { event: IncomingEvent; stage: string; error: string }[];
   duplicates: number;
   duplicatesByTenant: Map<string, number>;
+  /** Messages that are an already stored event re-read from its own offset (after a reset). */
+  reread: number;
 }
 
 type Status = 'processed' | 'dead_lettered' | 'parked';
@@ -39,7 +41,7 @@ const sorted = <T>(rows: T[], key: (r: T) => string) => [...rows].sort((a, b) =>
  *  - each stream's applied events get sequence numbers 1, 2, 3 … in log order.
  */
 export async function appendEvents(db: Queryable, batch: IncomingEvent[], judge: Judge): Promise<AppendResult> {
-  const empty: AppendResult = { appended: [], parked: 0, deadLettered: [], duplicates: 0, duplicatesByTenant: new Map() };
+  const empty: AppendResult = { appended: [], parked: 0, deadLettered: [], duplicates: 0, duplicatesByTenant: new Map(), reread: 0 };
   if (batch.length === 0) return empty;
 
   // 1. Idempotency: drop repeats inside the batch, then let event_ids say which ids are new.
@@ -143,10 +145,16 @@ export async function appendEvents(db: Queryable, batch: IncomingEvent[], judge:
   // 5. The archive rows, whatever their fate.
   if (statuses.length > 0) await insertEvents(db, statuses);
 
-  // 6. Duplicates are counted per tenant, never applied.
+  // 6. Duplicates are counted per tenant, never applied. A message that is the stored event itself
+  //    (same partition and offset: re-read after `tributary reset`) is no client's duplicate.
   const freshOffsets = new Set(fresh.map((e) => e.offset));
+  const repeats = batch.filter((e) => !freshOffsets.has(e.offset));
+  const reread = await storedAt(db, repeats);
   const dupes = new Map<string, number>();
-  for (const e of batch) if (!freshOffsets.has(e.offset)) dupes.set(e.envelope.tenant, (dupes.get(e.envelope.tenant) ?? 0) + 1);
+  for (const e of repeats) {
+    if (reread.has(key2(key2(e.envelope.tenant, e.envelope.id), `${e.partition}:${e.offset}`))) continue;
+    dupes.set(e.envelope.tenant, (dupes.get(e.envelope.tenant) ?? 0) + 1);
+  }
   if (dupes.size > 0) {
     const tenants = [...dupes.keys()].sort();
     await db.query(
@@ -162,9 +170,22 @@ export async function appendEvents(db: Queryable, batch: IncomingEvent[], judge:
     appended,
     parked: statuses.filter((s) => s.status === 'parked').length,
     deadLettered,
-    duplicates: batch.length - fresh.length,
+    duplicates: repeats.length - reread.size,
+    reread: reread.size,
     duplicatesByTenant: dupes,
   };
+}
+
+/** Keys (tenant, id, partition:offset) of the given messages that are stored at exactly that offset. */
+async function storedAt(db: Queryable, messages: IncomingEvent[]): Promise<Set<string>> {
+  if (messages.length === 0) return new Set();
+  const r = await db.query<{ tenant_id: string; event_id: string; kafka_partition: number; kafka_offset: string }>(
+    `SELECT e.tenant_id, e.event_id, e.kafka_partition, e.kafka_offset FROM events e
+       JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(t, id, r) ON e.tenant_id = u.t AND e.event_id = u.id AND e.received_at = u.r`,
+    [messages.map((m) => m.envelope.tenant), messages.map((m) => m.envelope.id), messages.map((m) => m.envelope.receivedAt)],
+  );
+  const stored = new Set(r.rows.map((x) => key2(key2(x.tenant_id, x.event_id), `${x.kafka_partition}:${x.kafka_offset}`)));
+  return new Set(messages.map((m) => key2(key2(m.envelope.tenant, m.envelope.id), `${m.partition}:${m.offset}`)).filter((k) => stored.has(k)));
 }
 
 async function insertEvents(db: Queryable, rows: { e: IncomingEvent; status: Status; sequence: number | null }[]): Promise<void> {
