@@ -23,8 +23,10 @@ const LIB = path.join(ROOT, '.cache/kafka/lib/*');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-// ~1 KB JSON events, the size the ingest-batch scenario names.
-const event = (i: number) => ({ id: `b-${i}`, type: 'bench.event', subject: `s-${i % 1000}`, data: { seq: i, payload: 'x'.repeat(900) } });
+// ~1 KB JSON events, the size the ingest-batch scenario names. partitionkey = subject (Kafka key
+// tenant:subject, order still per stream) spreads the load over every partition, as Kafka's tools
+// do; with the default key (tenant) six tenants hash onto three of six partitions.
+const event = (i: number) => ({ id: `b-${i}`, type: 'bench.event', subject: `s-${i % 1000}`, partitionkey: `s-${i % 1000}`, data: { seq: i, payload: 'x'.repeat(900) } });
 
 async function postAll(p: Platform, key: string, n: number, batch: number, concurrency: number): Promise<number> {
   let next = 0;
@@ -54,6 +56,12 @@ function producerPerformance(topic: string, n: number): number {
   return Number(m[1]);
 }
 
+/**
+ * TRIBUTARY_CPU_PROF_DIR (bench only): the processor child runs with --cpu-prof and writes its
+ * .cpuprofile there when it exits (summarise with dist/bench/profile-summary.js).
+ */
+const profileArgs = () => (process.env.TRIBUTARY_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.TRIBUTARY_CPU_PROF_DIR)}`] : []);
+
 async function ingestBatch(run: number): Promise<{ ours: number; reference: number }> {
   const p = new Platform(`bench-ingest-${run}`, 6);
   await p.start({ processors: 0 });
@@ -79,7 +87,7 @@ async function processScenario(run: number): Promise<{ ours: number; reference: 
     const perTenant = Math.floor(EVENTS / tenants.length);
     const total = perTenant * tenants.length;
     await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2)));
-    await p.startProcessor();
+    await p.startProcessor(undefined, profileArgs());
     const count = async () => (await p.db.query(`SELECT count(*)::int AS n FROM events`)).rows[0].n as number;
     const first = await waitFor('first rows', async () => {
       const n = await count();

@@ -97,9 +97,9 @@ export class Platform {
     return this;
   }
 
-  private spawnApp(app: 'gateway' | 'processor', logName: string, extra: Record<string, string> = {}): ChildProcess {
+  private spawnApp(app: 'gateway' | 'processor', logName: string, extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
     const log = fs.openSync(path.join(LOGS, `${this.name}-${logName}.log`), 'a');
-    return spawn(process.execPath, [path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
+    return spawn(process.execPath, [...nodeArgs, path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
   }
 
   async startGateway(): Promise<void> {
@@ -116,11 +116,14 @@ export class Platform {
 
   readonly processorUrls: string[] = [];
 
-  /** Starts processor number `i` (a new one when omitted) with its own ops port; returns its index. */
-  async startProcessor(i = this.processors.length): Promise<number> {
+  /**
+   * Starts processor number `i` (a new one when omitted) with its own ops port; returns its index.
+   * `nodeArgs` go to node itself (the bench's --cpu-prof, which NODE_OPTIONS does not accept).
+   */
+  async startProcessor(i = this.processors.length, nodeArgs: string[] = []): Promise<number> {
     const port = await freePort();
     this.processorUrls[i] = `http://127.0.0.1:${port}`;
-    this.processors[i] = this.spawnApp('processor', `processor-${i}`, { PROCESSOR_PORT: String(port), HOST: '127.0.0.1' });
+    this.processors[i] = this.spawnApp('processor', `processor-${i}`, { PROCESSOR_PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
     return i;
   }
 
