@@ -88,7 +88,9 @@ async function processScenario(run: number): Promise<{ ours: number; reference: 
     const total = perTenant * tenants.length;
     await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2)));
     await p.startProcessor(undefined, profileArgs());
-    const count = async () => (await p.db.query(`SELECT count(*)::int AS n FROM events`)).rows[0].n as number;
+    // Progress = the checkpoints the processor commits with each batch (offsets start at 0, so
+    // their sum is the events applied); far cheaper for Postgres than count(*) on events every 20 ms.
+    const count = async () => Number((await p.db.query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM consumer_checkpoints WHERE group_id = $1`, [p.group])).rows[0].n);
     const first = await waitFor('first rows', async () => {
       const n = await count();
       return n > 0 ? { n, at: process.hrtime.bigint() } : undefined;

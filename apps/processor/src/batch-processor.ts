@@ -27,11 +27,12 @@ export interface DeadLetterCopy {
 }
 
 /** Decodes one Kafka message; an error when it is not an envelope the gateway would have written. */
-export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope } | { ok: false; error: string } {
+export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope; raw: string } | { ok: false; error: string } {
   if (!m.value) return { ok: false, error: 'empty message value' };
+  const raw = m.value.toString('utf8');
   let v: any;
   try {
-    v = JSON.parse(m.value.toString('utf8'));
+    v = JSON.parse(raw);
   } catch (e) {
     return { ok: false, error: `value is not JSON: ${(e as Error).message}` };
   }
@@ -41,9 +42,10 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
   if (Number.isNaN(Date.parse(v.time)) || Number.isNaN(Date.parse(v.receivedAt))) return { ok: false, error: 'envelope time is not a date' };
   // Postgres text/jsonb cannot hold U+0000: such an event would fail its batch forever. The gateway
   // refuses it; from other producers it is kept (escaped) in dead_letters.payload only.
-  if (m.value.toString('utf8').includes('\\u0000')) return { ok: false, error: 'the event contains the NUL character (\\u0000), which Postgres cannot store' };
+  if (raw.includes('\\u0000')) return { ok: false, error: 'the event contains the NUL character (\\u0000), which Postgres cannot store' };
   return {
     ok: true,
+    raw,
     envelope: {
       specversion: '1.0',
       id: v.id,
@@ -122,7 +124,7 @@ export class BatchProcessor {
       const poison: { m: RawMessage; error: string }[] = [];
       for (const m of todo) {
         const d = decodeEnvelope(m);
-        if (d.ok) incoming.push({ envelope: d.envelope, partition: batch.partition, offset: BigInt(m.offset), traceparent: m.headers.traceparent ?? null });
+        if (d.ok) incoming.push({ envelope: d.envelope, partition: batch.partition, offset: BigInt(m.offset), traceparent: m.headers.traceparent ?? null, raw: d.raw });
         else poison.push({ m, error: d.error });
       }
 
