@@ -13,10 +13,10 @@ const top = Number(topArg ?? 25);
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-// Only the busy window: from the first to the last sample inside the batch processor (start-up,
-// the bench's reference phase and shutdown are left out).
+// Only the busy window: from the first to the last sample inside the batch processor or the ingest
+// service (start-up, the bench's reference phase and shutdown are left out).
 const inBatch = (id: number) => {
-  for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) if (/batch-processor/.test(byId.get(n)!.callFrame.url)) return true;
+  for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) if (/batch-processor|ingest\.service|ingest\.controller/.test(byId.get(n)!.callFrame.url)) return true;
   return false;
 };
 const hits = prof.samples.map((id, i) => (inBatch(id) ? i : -1)).filter((i) => i >= 0);

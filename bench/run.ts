@@ -75,14 +75,15 @@ function producerPerformance(topic: string, n: number): number {
 }
 
 /**
- * TRIBUTARY_CPU_PROF_DIR (bench only): the processor child runs with --cpu-prof and writes its
- * .cpuprofile there when it exits (summarise with dist/bench/profile-summary.js).
+ * TRIBUTARY_CPU_PROF_DIR (bench only): the processor (process scenario) and gateway (ingest
+ * scenarios) children run with --cpu-prof and write .cpuprofile files under DIR/<app> on exit (summarise with dist/bench/profile-summary.js).
  */
-const profileArgs = () => (process.env.TRIBUTARY_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.TRIBUTARY_CPU_PROF_DIR)}`] : []);
+const profileArgs = (app: 'gateway' | 'processor') =>
+  process.env.TRIBUTARY_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.TRIBUTARY_CPU_PROF_DIR, app)}`] : [];
 
 async function ingestBatch(run: number): Promise<Record<string, Sample>> {
   const p = new Platform(`bench-ingest-${run}`, 6);
-  await p.start({ processors: 0 });
+  await p.start({ processors: 0, gatewayNodeArgs: profileArgs('gateway') });
   try {
     const key = await p.tenant('bench');
     await postAll(p, key, 2000, 100, 8); // warm-up: JIT, connections
@@ -111,7 +112,7 @@ async function processScenario(run: number): Promise<Record<string, Sample>> {
     const perTenant = Math.floor(EVENTS / tenants.length);
     const total = perTenant * tenants.length;
     await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2)));
-    await p.startProcessor(undefined, profileArgs());
+    await p.startProcessor(undefined, profileArgs('processor'));
     // Progress = the checkpoints the processor commits with each batch (offsets start at 0, so
     // their sum is the events applied); far cheaper for Postgres than count(*) on events every 20 ms.
     const count = async () => Number((await p.db.query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM consumer_checkpoints WHERE group_id = $1`, [p.group])).rows[0].n);
@@ -221,7 +222,7 @@ async function startBare(topic: string): Promise<{ url: string; child: ChildProc
  */
 async function ingestSingle(run: number): Promise<Record<string, Sample>> {
   const p = new Platform(`bench-single-${run}`, 6);
-  await p.start({ processors: 0 });
+  await p.start({ processors: 0, gatewayNodeArgs: profileArgs('gateway') });
   const bare = await startBare(`${p.topic}.bare`);
   try {
     const key = await p.tenant('bench');

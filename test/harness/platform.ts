@@ -87,12 +87,13 @@ export class Platform {
     };
   }
 
-  async start(opts: { processors?: number } = {}): Promise<this> {
+  /** `gatewayNodeArgs` go to the gateway's node (the bench's --cpu-prof). */
+  async start(opts: { processors?: number; gatewayNodeArgs?: string[] } = {}): Promise<this> {
     fs.mkdirSync(LOGS, { recursive: true });
     const cfg = { url: process.env.DATABASE_URL!, schema: this.schema, poolSize: 4 };
     await migrate(cfg);
     this.db = createPool(cfg, 'tributary-test');
-    await this.startGateway();
+    await this.startGateway(opts.gatewayNodeArgs);
     for (let i = 0; i < (opts.processors ?? 1); i++) await this.startProcessor();
     return this;
   }
@@ -102,10 +103,10 @@ export class Platform {
     return spawn(process.execPath, [...nodeArgs, path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
   }
 
-  async startGateway(): Promise<void> {
+  async startGateway(nodeArgs: string[] = []): Promise<void> {
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
-    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), HOST: '127.0.0.1' });
+    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
     const gw = this.gateway;
     await waitFor('gateway ready', async () => {
       if (gw.exitCode !== null) throw new Error(`gateway exited with ${gw.exitCode}; see .cache/test-logs/${this.name}-gateway.log`);
