@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# `npm run bench [-- --json] [--scenario NAME] [--runs N] [--events N]`: benchmarks against references
-# measured in the same run (never part of `npm test`). Starts Kafka and Postgres unless given.
+# `npm run bench [-- --json] [--scenario NAME[,NAME]] [--runs N] [--events N]`: benchmarks against
+# references measured in the same run (never part of `npm test`). Starts Kafka and Postgres unless given.
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 ensure_system_packages
 ensure_node_modules
 eval "$(bash scripts/infra.sh up)"
+# The Strimzi Kafka Bridge, the ingest-batch peer, from Maven Central; the scenario skips it (and
+# says so) when it cannot be fetched.
+BRIDGE_LIB="$ROOT/.cache/bridge/lib"
+if [ ! -f "$BRIDGE_LIB/.complete" ]; then
+  mkdir -p "$BRIDGE_LIB"
+  if mvn -q -B -f scripts/kafka/bridge-pom.xml dependency:copy-dependencies -DoutputDirectory="$BRIDGE_LIB" >"$ROOT/.cache/bridge/fetch.log" 2>&1; then
+    touch "$BRIDGE_LIB/.complete"
+  else
+    echo "[bench] could not fetch the Strimzi Kafka Bridge (see .cache/bridge/fetch.log); ingest-batch runs without its peer" >&2
+  fi
+fi
 (npx tsc -p tsconfig.bench.json && npx tsc-alias -p tsconfig.bench.json) >&2
 exec node dist/bench/run.js "$@"

@@ -87,25 +87,26 @@ export class Platform {
     };
   }
 
-  async start(opts: { processors?: number } = {}): Promise<this> {
+  /** `gatewayNodeArgs` go to the gateway's node (the bench's --cpu-prof). */
+  async start(opts: { processors?: number; gatewayNodeArgs?: string[] } = {}): Promise<this> {
     fs.mkdirSync(LOGS, { recursive: true });
     const cfg = { url: this.env().DATABASE_URL!, schema: this.schema, poolSize: 4 };
     await migrate(cfg);
     this.db = createPool(cfg, 'tributary-test');
-    await this.startGateway();
+    await this.startGateway(opts.gatewayNodeArgs);
     for (let i = 0; i < (opts.processors ?? 1); i++) await this.startProcessor();
     return this;
   }
 
-  private spawnApp(app: 'gateway' | 'processor', logName: string, extra: Record<string, string> = {}): ChildProcess {
+  private spawnApp(app: 'gateway' | 'processor', logName: string, extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
     const log = fs.openSync(path.join(LOGS, `${this.name}-${logName}.log`), 'a');
-    return spawn(process.execPath, [path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
+    return spawn(process.execPath, [...nodeArgs, path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
   }
 
-  async startGateway(): Promise<void> {
+  async startGateway(nodeArgs: string[] = []): Promise<void> {
     const port = await freePort();
     this.url = `http://127.0.0.1:${port}`;
-    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), HOST: '127.0.0.1' });
+    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
     const gw = this.gateway;
     await waitFor('gateway ready', async () => {
       if (gw.exitCode !== null) throw new Error(`gateway exited with ${gw.exitCode}; see .cache/test-logs/${this.name}-gateway.log`);
@@ -127,11 +128,14 @@ export class Platform {
 
   readonly processorUrls: string[] = [];
 
-  /** Starts processor number `i` (a new one when omitted) with its own ops port; returns its index. */
-  async startProcessor(i = this.processors.length): Promise<number> {
+  /**
+   * Starts processor number `i` (a new one when omitted) with its own ops port; returns its index.
+   * `nodeArgs` go to node itself (the bench's --cpu-prof, which NODE_OPTIONS does not accept).
+   */
+  async startProcessor(i = this.processors.length, nodeArgs: string[] = []): Promise<number> {
     const port = await freePort();
     this.processorUrls[i] = `http://127.0.0.1:${port}`;
-    this.processors[i] = this.spawnApp('processor', `processor-${i}`, { PROCESSOR_PORT: String(port), HOST: '127.0.0.1' });
+    this.processors[i] = this.spawnApp('processor', `processor-${i}`, { PROCESSOR_PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
     return i;
   }
 

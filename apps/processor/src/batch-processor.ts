@@ -29,11 +29,12 @@ export interface DeadLetterCopy {
 }
 
 /** Decodes one Kafka message; an error when it is not an envelope the gateway would have written. */
-export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope } | { ok: false; error: string } {
+export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope; raw: string } | { ok: false; error: string } {
   if (!m.value) return { ok: false, error: 'empty message value' };
+  const raw = m.value.toString('utf8');
   let v: any;
   try {
-    v = JSON.parse(m.value.toString('utf8'));
+    v = JSON.parse(raw);
   } catch (e) {
     return { ok: false, error: `value is not JSON: ${(e as Error).message}` };
   }
@@ -47,6 +48,7 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
   if (unstorable) return { ok: false, error: `${unstorable.at || '/'} ${unstorable.message}: Postgres cannot store it` };
   return {
     ok: true,
+    raw,
     envelope: {
       specversion: '1.0',
       id: v.id,
@@ -195,7 +197,7 @@ export class BatchProcessor {
       const poison: { m: RawMessage; error: string }[] = [];
       for (const m of todo) {
         const d = decodeEnvelope(m);
-        if (d.ok) incoming.push({ envelope: d.envelope, partition: batch.partition, offset: BigInt(m.offset), traceparent: m.headers.traceparent ?? null });
+        if (d.ok) incoming.push({ envelope: d.envelope, partition: batch.partition, offset: BigInt(m.offset), traceparent: m.headers.traceparent ?? null, raw: d.raw });
         else poison.push({ m, error: d.error });
       }
 

@@ -147,7 +147,7 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
     kafka: kafka(r, 'tributary-processor'),
     db: database(r, partitionsConcurrently + 2),
     groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor'),
-    batchSize: r.int('TRIBUTARY_BATCH_SIZE', 500, 1, 100000),
+    batchSize: r.int('TRIBUTARY_BATCH_SIZE', 2000, 1, 100000),
     partitionsConcurrently,
     sessionTimeoutMs: r.int('TRIBUTARY_SESSION_TIMEOUT_MS', 10000, 6000, 300000),
     stuckAfterMs: r.int('TRIBUTARY_STUCK_AFTER_MS', 30000, 1000, 3600000),

@@ -22,13 +22,12 @@ export class CheckpointsRepository {
    * the second skips what the first applied.
    */
   async lock(tx: Queryable, topic: string, partition: number): Promise<bigint> {
-    await tx.query(
-      `INSERT INTO consumer_checkpoints (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
-       ON CONFLICT DO NOTHING`,
-      [this.groupId, topic, partition],
-    );
+    // One round trip: ON CONFLICT DO UPDATE locks the row (waiting for another owner's transaction)
+    // and returns its latest committed offset, like INSERT … DO NOTHING + SELECT … FOR UPDATE did.
     const r = await tx.query<{ next_offset: string }>(
-      `SELECT next_offset FROM consumer_checkpoints WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+      `INSERT INTO consumer_checkpoints (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
+       ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = consumer_checkpoints.next_offset
+       RETURNING next_offset`,
       [this.groupId, topic, partition],
     );
     return BigInt(r.rows[0].next_offset);

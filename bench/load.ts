@@ -1,0 +1,91 @@
+import * as http from 'http';
+
+/** Helpers for the latency scenarios: an open-loop HTTP load generator and percentiles. */
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export interface Target {
+  url: string;
+  headers: Record<string, string>;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One POST; resolves with the status code when the answer's body has been read. */
+export function post(t: Target, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(t.url, { method: 'POST', agent, headers: { ...t.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export interface OpenLoopResult {
+  /** Milliseconds from each request's scheduled send time to its answer (no coordinated omission). */
+  latencies: number[];
+  errors: number;
+  /** Requests answered per second over the whole run, the last answer included. */
+  achieved: number;
+}
+
+/**
+ * Sends `total` requests at a fixed `rate` per second whatever the answers' pace (open loop):
+ * request k is due at start + k/rate; its latency counts from then, so a server falling behind
+ * shows as latency, not as a lower offered rate.
+ */
+export async function openLoop(t: Target, rate: number, total: number, body: (k: number) => string): Promise<OpenLoopResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  let sent = 0;
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+      for (; sent < due; sent++) {
+        const scheduled = start + (sent * 1000) / rate;
+        pending.push(
+          post(t, body(sent)).then(
+            (status) => {
+              if (status >= 300) errors++;
+              else latencies.push(performance.now() - scheduled);
+            },
+            () => {
+              errors++;
+            },
+          ),
+        );
+      }
+      if (sent >= total) done();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  return { latencies: latencies.sort((a, b) => a - b), errors, achieved: (total * 1000) / (performance.now() - start) };
+}
+
+/** Closed loop: `concurrency` clients each sending the next request when the last one is answered. */
+export async function closedLoop(t: Target, concurrency: number, seconds: number, body: (k: number) => string): Promise<number> {
+  let done = 0;
+  let k = 0;
+  const until = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const status = await post(t, body(k++));
+        if (status >= 300) throw new Error(`${t.url} answered ${status}`);
+        done++;
+      }
+    }),
+  );
+  return (done * 1000) / (performance.now() - start);
+}
