@@ -37,12 +37,15 @@ const LIB = path.join(ROOT, '.cache/kafka/lib/*');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-// ~1 KB JSON events, the size the ingest-batch scenario names. partitionkey = subject (Kafka key
-// tenant:subject, order still per stream) spreads the load over every partition, as Kafka's tools
-// do; with the default key (tenant) six tenants hash onto three of six partitions.
-const event = (i: number) => ({ id: `b-${i}`, type: 'bench.event', subject: `s-${i % 1000}`, partitionkey: `s-${i % 1000}`, data: { seq: i, payload: 'x'.repeat(900) } });
+// ~1 KB JSON events, the size the ingest-batch scenario names, with the default Kafka key (the
+// tenant), as the ingest scenarios send them.
+const event = (i: number) => ({ id: `b-${i}`, type: 'bench.event', subject: `s-${i % 1000}`, data: { seq: i, payload: 'x'.repeat(900) } });
+// For the processor's scenarios: partitionkey = subject (key tenant:subject, order still per
+// stream) spreads the work over every partition; keyed by tenant, six tenants hash onto three of
+// six partitions and one partition holds half the events.
+const spreadEvent = (i: number) => ({ ...event(i), partitionkey: `s-${i % 1000}` });
 
-async function postAll(p: Platform, key: string, n: number, batch: number, concurrency: number): Promise<number> {
+async function postAll(p: Platform, key: string, n: number, batch: number, concurrency: number, make: (i: number) => object = event): Promise<number> {
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -51,7 +54,7 @@ async function postAll(p: Platform, key: string, n: number, batch: number, concu
         const from = next;
         next += batch;
         if (from >= n) return;
-        const body = Array.from({ length: Math.min(batch, n - from) }, (_, j) => event(from + j));
+        const body = Array.from({ length: Math.min(batch, n - from) }, (_, j) => make(from + j));
         const r = await p.request('POST', '/v1/events', { key, body });
         if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
       }
@@ -111,7 +114,7 @@ async function processScenario(run: number): Promise<Record<string, Sample>> {
     // Pre-fill the topic (not timed), spread over tenants so every partition has work.
     const perTenant = Math.floor(EVENTS / tenants.length);
     const total = perTenant * tenants.length;
-    await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2)));
+    await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2, spreadEvent)));
     await p.startProcessor(undefined, profileArgs('processor'));
     // Progress = the checkpoints the processor commits with each batch (offsets start at 0, so
     // their sum is the events applied); far cheaper for Postgres than count(*) on events every 20 ms.
@@ -178,7 +181,7 @@ async function bridgeIngest(topic: string, n: number): Promise<number> {
       return (await fetch(`http://127.0.0.1:${port}/ready`)).status === 200;
     }, 60000, 250);
     const target: Target = { url: `http://127.0.0.1:${port}/topics/${topic}`, headers: { 'content-type': 'application/vnd.kafka.json.v2+json' } };
-    const body = (from: number, count: number) => JSON.stringify({ records: Array.from({ length: count }, (_, j) => ({ key: `bench:s-${(from + j) % 1000}`, value: event(from + j) })) });
+    const body = (from: number, count: number) => JSON.stringify({ records: Array.from({ length: count }, (_, j) => ({ key: 'bench', value: event(from + j) })) });
     const sendAll = async (total: number) => {
       let next = 0;
       const t0 = performance.now();
@@ -274,7 +277,7 @@ async function e2eLatency(run: number): Promise<Record<string, Sample>> {
     const key = await p.tenant('bench');
     const offsetsSum = async () => Number((await p.db.query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM consumer_checkpoints WHERE group_id = $1`, [p.group])).rows[0].n);
     const warm = 1000;
-    await postAll(p, key, warm, E2E_BATCH, 4); // warm-up: the processor joins and has applied these
+    await postAll(p, key, warm, E2E_BATCH, 4, spreadEvent); // warm-up: the processor joins and has applied these
     await waitFor('warm-up applied', async () => (await offsetsSum()) >= warm, 120000, 50);
 
     const total = Math.max(E2E_BATCH, Math.floor(Math.min(EVENTS, E2E_RATE * 10) / E2E_BATCH) * E2E_BATCH);
@@ -288,7 +291,7 @@ async function e2eLatency(run: number): Promise<Record<string, Sample>> {
       }
     })();
     const target: Target = { url: `${p.url}/v1/events`, headers: { authorization: `Bearer ${key}` } };
-    const load = await openLoop(target, E2E_RATE / E2E_BATCH, total / E2E_BATCH, (k) => JSON.stringify(Array.from({ length: E2E_BATCH }, (_, j) => ({ ...event(k * E2E_BATCH + j), id: `e-${k * E2E_BATCH + j}` }))));
+    const load = await openLoop(target, E2E_RATE / E2E_BATCH, total / E2E_BATCH, (k) => JSON.stringify(Array.from({ length: E2E_BATCH }, (_, j) => ({ ...spreadEvent(k * E2E_BATCH + j), id: `e-${k * E2E_BATCH + j}` }))));
     if (load.errors) throw new Error(`e2e-latency: ${load.errors} failed requests`);
     await waitFor('all applied', async () => (await offsetsSum()) >= warm + total, 300000, 20);
     polling = false;
