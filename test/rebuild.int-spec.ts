@@ -200,6 +200,7 @@ describe('tributary rebuild: a new projection version built beside the live one,
     try {
       const r = await p.cliWith(V2, 'rebuild', 'counts', '--source', 'kafka', '--json');
       expect(r.code).toBe(0);
+      process.stderr.write(`rebuild --source kafka: ${r.out}`);
       expect(JSON.parse(r.out).folded).toBeGreaterThan(0);
       const asObject = (rows: string[]) => Object.fromEntries(rows.map((x) => [x.split('=')[0], Number(x.split('=')[1])]));
       const expected = asObject(await recount());
@@ -212,7 +213,7 @@ describe('tributary rebuild: a new projection version built beside the live one,
     // Back to the store's truth.
     expect((await p.cliWith(V2, 'rebuild', 'counts')).code).toBe(0);
     expect(await table()).toEqual(await recount());
-  });
+  }, TIMEOUT);
 
   it('--tenant rebuilds that tenant only', async () => {
     await p.db.query(`UPDATE event_counts SET count = count + 100 WHERE tenant_id = 'globex'`);
@@ -227,5 +228,5 @@ describe('tributary rebuild: a new projection version built beside the live one,
     const acmeRow = (await p.db.query(`SELECT count::int FROM event_counts WHERE tenant_id = 'acme' AND bucket = '2026-01-01T00:00:00Z' AND type = 't0'`)).rows[0].count;
     const acmeTrue = (await p.db.query(`SELECT count(*)::int AS n FROM events WHERE tenant_id = 'acme' AND type = 't0' AND date_trunc('minute', time) = '2026-01-01T00:00:00Z'`)).rows[0].n;
     expect(acmeRow).toBe(acmeTrue + 7);
-  });
+  }, TIMEOUT);
 });
