@@ -47,9 +47,9 @@ describe('tributary rebuild: a new projection version built beside the live one,
     globex = await p.tenant('globex');
     // A poison event ahead of everything (accepted before its schema existed): dead-lettered with
     // an early applied_seq, its stream's next event parked behind it. Retried during the rebuild.
-    const poison = { type: 'purchase', subject: 'cart', time: '2026-01-01T00:00:00Z' };
+    const poison = { type: 'payment', subject: 'cart', time: '2026-01-01T00:00:00Z' };
     expect((await p.request('POST', '/v1/events', { key: acme, body: [{ ...poison, id: 'poison', data: { amount: -1 } }, { ...poison, id: 'parked', data: { amount: 2 } }] })).status).toBe(202);
-    expect((await p.request('PUT', '/v1/schemas/purchase', { key: acme, body: { type: 'object', properties: { amount: { type: 'number', exclusiveMinimum: 0 } } } })).status).toBe(200);
+    expect((await p.request('PUT', '/v1/schemas/payment', { key: acme, body: { type: 'object', properties: { amount: { type: 'number', exclusiveMinimum: 0 } } } })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 2100)); // the processor's schema cache
     await p.startProcessor();
     let fill = 0;
@@ -153,7 +153,7 @@ describe('tributary rebuild: a new projection version built beside the live one,
 
     // The dead letter is retried after the scan passed its number: it and the parked event become
     // processed with new numbers, which the resumed rebuild must fold.
-    expect((await p.request('PUT', '/v1/schemas/purchase', { key: acme, body: { type: 'object' } })).status).toBe(200);
+    expect((await p.request('PUT', '/v1/schemas/payment', { key: acme, body: { type: 'object' } })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 2100)); // the gateway's schema cache
     const dl = (await p.request('GET', '/v1/dead-letters', { key: acme })).body.items[0];
     expect(dl.eventId).toBe('poison');
