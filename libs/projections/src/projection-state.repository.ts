@@ -55,9 +55,13 @@ export interface ProjectionStatus {
 export class ProjectionStateRepository {
   constructor(private readonly pool: Pool) {}
 
-  /** The projection's row, created at the code's version the first time a projection is seen. */
+  /**
+   * The projection's row. A projection first seen here (added after events were stored) gets live
+   * version 0: its table holds only what the processor applied since it shipped, so it shows as
+   * stale until `tributary rebuild` builds it from the whole store.
+   */
   async ensure(p: Projection<any>): Promise<ProjectionStateRow> {
-    await this.pool.query(`INSERT INTO projection_state (name, live_version) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [p.name, p.version]);
+    await this.pool.query(`INSERT INTO projection_state (name, live_version) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [p.name]);
     return (await this.pool.query<ProjectionStateRow>(`SELECT * FROM projection_state WHERE name = $1`, [p.name])).rows[0];
   }
 
