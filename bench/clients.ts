@@ -1,4 +1,5 @@
 import { KafkaJS } from '@confluentinc/kafka-javascript';
+import { inChunks } from './load';
 
 /**
  * The `clients` scenario's contestants: each produces N 1 KiB records (acks=all, idempotent, no
@@ -17,20 +18,9 @@ const SEND_SIZE = 100;
 const IN_FLIGHT = 8;
 const value = Buffer.alloc(1024, 'x');
 
+/** Records/s for sending n records in sends of SEND_SIZE with `inFlight` sends at a time. */
 async function sendAll(n: number, send: (count: number, from: number) => Promise<void>, inFlight = IN_FLIGHT): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      for (;;) {
-        const from = next;
-        next += SEND_SIZE;
-        if (from >= n) return;
-        await send(Math.min(SEND_SIZE, n - from), from);
-      }
-    }),
-  );
-  return (n * 1000) / (performance.now() - t0);
+  return n / (await inChunks(n, SEND_SIZE, inFlight, (from, count) => send(count, from)));
 }
 
 /**

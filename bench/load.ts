@@ -1,6 +1,26 @@
 import * as http from 'http';
 
-/** Helpers for the latency scenarios: an open-loop HTTP load generator and percentiles. */
+/** Load helpers: chunked concurrent sending, an open-loop HTTP load generator and percentiles. */
+
+/**
+ * Sends [0, n) in chunks of `chunk` (the last may be smaller), `concurrency` chunks in flight,
+ * each worker taking the next chunk when its previous one resolved. Resolves with the seconds taken.
+ */
+export async function inChunks(n: number, chunk: number, concurrency: number, send: (from: number, count: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const from = next;
+        next += chunk;
+        if (from >= n) return;
+        await send(from, Math.min(chunk, n - from));
+      }
+    }),
+  );
+  return (performance.now() - t0) / 1000;
+}
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { freePort, Platform, ROOT, waitFor } from '../test/harness/platform';
 import { confluent, Contestant, kafkajs, platformatic } from './clients';
-import { closedLoop, openLoop, percentile, Target } from './load';
+import { closedLoop, inChunks, openLoop, percentile, Target } from './load';
 
 /**
  * `npm run bench [-- --json] [--scenario NAME] [--runs N] [--events N]`
@@ -46,21 +46,10 @@ const event = (i: number) => ({ id: `b-${i}`, type: 'bench.event', subject: `s-$
 const spreadEvent = (i: number) => ({ ...event(i), partitionkey: `s-${i % 1000}` });
 
 async function postAll(p: Platform, key: string, n: number, batch: number, concurrency: number, make: (i: number) => object = event): Promise<number> {
-  let next = 0;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const from = next;
-        next += batch;
-        if (from >= n) return;
-        const body = Array.from({ length: Math.min(batch, n - from) }, (_, j) => make(from + j));
-        const r = await p.request('POST', '/v1/events', { key, body });
-        if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
-      }
-    }),
-  );
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  return inChunks(n, batch, concurrency, async (from, count) => {
+    const r = await p.request('POST', '/v1/events', { key, body: Array.from({ length: count }, (_, j) => make(from + j)) });
+    if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+  });
 }
 
 function createTopic(topic: string, partitions: number): void {
@@ -182,21 +171,12 @@ async function bridgeIngest(topic: string, n: number): Promise<number> {
     }, 60000, 250);
     const target: Target = { url: `http://127.0.0.1:${port}/topics/${topic}`, headers: { 'content-type': 'application/vnd.kafka.json.v2+json' } };
     const body = (from: number, count: number) => JSON.stringify({ records: Array.from({ length: count }, (_, j) => ({ key: 'bench', value: event(from + j) })) });
-    const sendAll = async (total: number) => {
-      let next = 0;
-      const t0 = performance.now();
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        for (;;) {
-          const from = next;
-          next += 100;
-          if (from >= total) return;
-          const r = await fetch(target.url, { method: 'POST', headers: target.headers, body: body(from, Math.min(100, total - from)) });
-          await r.text();
-          if (r.status !== 200) throw new Error(`bridge answered ${r.status}`);
-        }
+    const sendAll = async (total: number) =>
+      total / (await inChunks(total, 100, 8, async (from, count) => {
+        const r = await fetch(target.url, { method: 'POST', headers: target.headers, body: body(from, count) });
+        await r.text();
+        if (r.status !== 200) throw new Error(`bridge answered ${r.status}`);
       }));
-      return (total * 1000) / (performance.now() - t0);
-    };
     await sendAll(2000); // warm-up, as for the gateway
     return await sendAll(n);
   } finally {

@@ -8,6 +8,7 @@ import { applyProjection, Projection } from '@tributary/projections/projection';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
+import { insertDeadLetters } from '@tributary/store/dead-letters';
 import { classifyFailure, failureStage } from '@tributary/store/failure';
 import { AppendedEvent, appendEvents, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
@@ -66,6 +67,21 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
   };
 }
 
+/** A message's value as text Postgres can store (U+0000 escaped), for dead_letters.payload and the DLQ copy. */
+const storableValue = (m: RawMessage) => (m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000');
+
+/** The DLQ copy of a dead letter: the original message with where it came from and why it failed. */
+function deadLetterCopy(batch: PartitionBatch, offset: string, key: string | null, value: string, stage: string, error: string, event?: { tenant: string; id: string }): DeadLetterCopy {
+  return {
+    key,
+    value,
+    headers: {
+      'tributary-topic': batch.topic, 'tributary-partition': String(batch.partition), 'tributary-offset': offset,
+      'tributary-stage': stage, 'tributary-error': error.slice(0, 1000), ...(event ? { tenant: event.tenant, id: event.id } : {}),
+    },
+  };
+}
+
 /**
  * Applies one partition batch in ONE transaction: event store, projections, dead letters and
  * the checkpoint. A crash anywhere replays the batch; the checkpoint makes the replay skip what
@@ -96,8 +112,8 @@ export class BatchProcessor {
       return await this.processWhole(batch);
     } catch (e) {
       if (classifyFailure(e) !== 'permanent') throw e;
-      metrics.batchBisections.inc();
       if (batch.messages.length === 1) return this.deadLetterRefused(batch, e);
+      metrics.batchBisections.inc();
       const mid = Math.ceil(batch.messages.length / 2);
       const a = await this.process({ ...batch, messages: batch.messages.slice(0, mid) });
       const b = await this.process({ ...batch, messages: batch.messages.slice(mid) });
@@ -111,7 +127,8 @@ export class BatchProcessor {
    */
   private async deadLetterRefused(batch: PartitionBatch, failure: unknown): Promise<BatchOutcome> {
     const m = batch.messages[0];
-    const error = `${failureStage(failure) === 'store' ? 'Postgres refused the event: ' : ''}${(failure as Error).message}`;
+    const stage = failureStage(failure);
+    const error = `${stage === 'store' ? 'Postgres refused the event: ' : ''}${(failure as Error).message}`;
     const outcome: BatchOutcome = { skipped: 0, appended: 0, duplicates: 0, deadLettered: 0, parked: 0 };
     const copy = await inTransaction(this.pool, async (tx) => {
       const next = await this.checkpoints.lock(tx, batch.topic, batch.partition);
@@ -121,35 +138,29 @@ export class BatchProcessor {
       }
       const d = decodeEnvelope(m);
       const e = d.ok ? d.envelope : null;
-      const payload = d.ok ? JSON.stringify(d.envelope) : (m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000');
+      const payload = d.ok ? JSON.stringify(d.envelope) : storableValue(m);
       if (e) {
         await tx.query('SAVEPOINT claim');
         await tx
           .query(`INSERT INTO event_ids (tenant_id, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [e.tenant, e.id, e.receivedAt])
           .then(() => tx.query('RELEASE SAVEPOINT claim'), () => tx.query('ROLLBACK TO SAVEPOINT claim'));
       }
-      const row = await tx.query<{ id: string }>(
-        `INSERT INTO dead_letters (tenant_id, event_id, type, subject, stage, error, payload, kafka_partition, kafka_offset)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-        [e?.tenant ?? null, e?.id ?? null, e?.type ?? null, e?.subject ?? null, failureStage(failure), error, payload, batch.partition, m.offset],
-      );
+      const [row] = await insertDeadLetters(tx, [
+        { tenant: e?.tenant ?? null, eventId: e?.id ?? null, type: e?.type ?? null, subject: e?.subject ?? null, stage, error, payload, partition: batch.partition, offset: m.offset },
+      ]);
       if (e?.subject) {
         await tx.query(
           `INSERT INTO streams (tenant_id, subject, last_sequence, blocked_by) VALUES ($1, $2, 0, $3)
            ON CONFLICT (tenant_id, subject) DO UPDATE SET blocked_by = coalesce(streams.blocked_by, EXCLUDED.blocked_by)`,
-          [e.tenant, e.subject, row.rows[0].id],
+          [e.tenant, e.subject, row.id],
         );
       }
       await this.checkpoints.advance(tx, batch.topic, batch.partition, BigInt(m.offset) + 1n);
       outcome.deadLettered = 1;
-      return {
-        key: m.key?.toString('utf8') ?? null,
-        value: payload,
-        headers: { 'tributary-topic': batch.topic, 'tributary-partition': String(batch.partition), 'tributary-offset': m.offset, 'tributary-stage': failureStage(failure), 'tributary-error': error.slice(0, 1000), ...(e ? { tenant: e.tenant, id: e.id } : {}) },
-      };
+      return deadLetterCopy(batch, m.offset, m.key?.toString('utf8') ?? null, payload, stage, error, e ?? undefined);
     });
     if (copy) {
-      metrics.eventsDeadLettered.inc({ stage: failureStage(failure) });
+      metrics.eventsDeadLettered.inc({ stage });
       await this.onDeadLetters([copy]);
     }
     return outcome;
@@ -207,25 +218,17 @@ export class BatchProcessor {
       const events = appended.map(projected);
       for (const p of this.projections) await applyProjection(p, tx, events);
 
-      if (poison.length > 0) {
-        await tx.query(
-          `INSERT INTO dead_letters (stage, error, payload, kafka_partition, kafka_offset)
-           SELECT 'decode', * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])`,
-          [poison.map((p) => p.error), poison.map((p) => (p.m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000')), poison.map(() => batch.partition), poison.map((p) => p.m.offset)],
-        );
-      }
+      await insertDeadLetters(
+        tx,
+        poison.map((p) => ({ tenant: null, eventId: null, type: null, subject: null, stage: 'decode', error: p.error, payload: storableValue(p.m), partition: batch.partition, offset: p.m.offset })),
+      );
 
       await this.checkpoints.advance(tx, batch.topic, batch.partition, BigInt(todo[todo.length - 1].offset) + 1n);
-      const origin = (offset: string) => ({ 'tributary-topic': batch.topic, 'tributary-partition': String(batch.partition), 'tributary-offset': offset });
       return {
         deadLetterStages: [...poison.map(() => 'decode'), ...deadLettered.map((d) => d.stage)],
         deadLetterCopies: [
-          ...poison.map((p) => ({ key: p.m.key?.toString('utf8') ?? null, value: (p.m.value?.toString('utf8') ?? '').replace(/\u0000/g, '\\u0000'), headers: { ...origin(p.m.offset), 'tributary-stage': 'decode', 'tributary-error': p.error } })),
-          ...deadLettered.map((d) => ({
-            key: d.event.envelope.tenant,
-            value: JSON.stringify(d.event.envelope),
-            headers: { ...origin(d.event.offset.toString()), 'tributary-stage': d.stage, 'tributary-error': d.error.slice(0, 1000), tenant: d.event.envelope.tenant, id: d.event.envelope.id },
-          })),
+          ...poison.map((p) => deadLetterCopy(batch, p.m.offset, p.m.key?.toString('utf8') ?? null, storableValue(p.m), 'decode', p.error)),
+          ...deadLettered.map((d) => deadLetterCopy(batch, d.event.offset.toString(), d.event.envelope.tenant, JSON.stringify(d.event.envelope), d.stage, d.error, d.event.envelope)),
         ],
         outcome: { ...outcome, appended: appended.length, duplicates, deadLettered: poison.length + deadLettered.length, parked },
         appended,

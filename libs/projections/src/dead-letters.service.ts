@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
 import { inTransaction, Queryable } from '@tributary/store/database';
+import { insertDeadLetters } from '@tributary/store/dead-letters';
 import type { AppendedEvent, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { projected } from './event-judge';
 import { applyProjection, Projection } from './projection';
@@ -152,12 +153,11 @@ export class DeadLettersService {
           const e = incomingOf(row);
           const verdict = await this.judge(e);
           if (!verdict.ok) {
-            const r = await tx.query(
-              `INSERT INTO dead_letters (tenant_id, event_id, type, subject, stage, error, payload, kafka_partition, kafka_offset)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-              [tenant, e.envelope.id, e.envelope.type, e.envelope.subject, verdict.stage, verdict.error, JSON.stringify(e.envelope), e.partition, e.offset.toString()],
-            );
-            blockedAgainBy = String(r.rows[0].id);
+            const [row] = await insertDeadLetters(tx, [{
+              tenant, eventId: e.envelope.id, type: e.envelope.type, subject: e.envelope.subject, stage: verdict.stage,
+              error: verdict.error, payload: JSON.stringify(e.envelope), partition: e.partition, offset: e.offset.toString(),
+            }]);
+            blockedAgainBy = row.id;
             await setStatus(tx, e, 'dead_lettered', null);
             break;
           }

@@ -1,5 +1,6 @@
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import type { Queryable } from './database';
+import { insertDeadLetters } from './dead-letters';
 
 export interface IncomingEvent {
   envelope: EventEnvelope;
@@ -119,19 +120,15 @@ export async function appendEvents(db: Queryable, batch: IncomingEvent[], judge:
   // 4. Dead letters, and the streams they now block.
   const blockers = new Map<string, string>();
   if (deadLettered.length > 0) {
-    const d = deadLettered;
-    const r = await db.query<{ id: string; tenant_id: string; event_id: string; subject: string | null }>(
-      `INSERT INTO dead_letters (tenant_id, event_id, type, subject, stage, error, payload, kafka_partition, kafka_offset)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[])
-       RETURNING id, tenant_id, event_id, subject`,
-      [
-        d.map((x) => x.event.envelope.tenant), d.map((x) => x.event.envelope.id), d.map((x) => x.event.envelope.type),
-        d.map((x) => x.event.envelope.subject), d.map((x) => x.stage), d.map((x) => x.error),
-        d.map((x) => JSON.stringify(x.event.envelope)), d.map((x) => x.event.partition), d.map((x) => x.event.offset.toString()),
-      ],
+    const rows = await insertDeadLetters(
+      db,
+      deadLettered.map(({ event: e, stage, error }) => ({
+        tenant: e.envelope.tenant, eventId: e.envelope.id, type: e.envelope.type, subject: e.envelope.subject,
+        stage, error, payload: JSON.stringify(e.envelope), partition: e.partition, offset: e.offset.toString(),
+      })),
     );
     // The first dead letter of a stream in this batch is its head; later ones are parked behind it.
-    for (const row of r.rows) if (row.subject !== null && !blockers.has(key2(row.tenant_id, row.subject))) blockers.set(key2(row.tenant_id, row.subject), row.id);
+    for (const row of rows) if (row.subject !== null && !blockers.has(key2(row.tenant_id!, row.subject))) blockers.set(key2(row.tenant_id!, row.subject), row.id);
   }
   // 5. The archive rows, whatever their fate, and the streams' new heads: one statement.
   const changed = sorted([...streams.entries()].filter(([, s]) => s.touched || s.newlyBlocked), ([k]) => k);
@@ -181,8 +178,6 @@ async function storedAt(db: Queryable, messages: IncomingEvent[]): Promise<Set<s
 }
 
 
-const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
-
 interface StreamHead {
   key: string;
   last: number;
@@ -193,9 +188,8 @@ async function insertEvents(db: Queryable, rows: { e: IncomingEvent; status: Sta
   const col = <T>(f: (r: (typeof rows)[number]) => T) => rows.map(f);
   // `data` comes from one JSON array of the message values (no re-stringify, no text[] escaping);
   // ROWS FROM zips it with the per-row arrays in order.
-  // A message with escaped surrogates takes the old path: jsonb refuses a lone one anywhere in the
-  // text, and the envelope's other fields must still store as they did.
-  const values = `[${rows.map((r) => (r.e.raw && !SURROGATE_ESCAPE.test(r.e.raw) ? r.e.raw : JSON.stringify({ data: r.e.envelope.data ?? null }))).join(',')}]`;
+  // The raw text always parses as jsonb: decodeEnvelope dead-letters text Postgres cannot store.
+  const values = `[${rows.map((r) => r.e.raw ?? JSON.stringify({ data: r.e.envelope.data ?? null })).join(',')}]`;
   await db.query(
     `WITH heads AS (
        UPDATE streams s SET last_sequence = u.last, blocked_by = coalesce(u.blocked, s.blocked_by)
