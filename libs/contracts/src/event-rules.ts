@@ -56,3 +56,8 @@ export function checkRules(type: string, data: unknown, dataPath: string): Field
   const rule = BUSINESS_RULES[type];
   return rule ? rule(data).map((e) => ({ path: `${dataPath}${e.path}`, message: e.message })) : [];
 }
+
+/** What an event's data must pass to be accepted (gateway, backfill): the tenant's JSON Schema, then the business rules. */
+export function dataErrors(tenant: string, type: string, schema: RegisteredSchema | undefined, data: unknown, dataPath: string): FieldError[] {
+  return [...checkData(tenant, type, schema, data, dataPath), ...checkRules(type, data, dataPath)];
+}

@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { decodeIngest, INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { EventEnvelope } from '@tributary/contracts/envelope';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
-import { checkData, checkRules } from '@tributary/contracts/event-rules';
+import { dataErrors } from '@tributary/contracts/event-rules';
 import { validateEvent, Validated } from '@tributary/contracts/validate-event';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { EventProducer } from '@tributary/kafka/event-producer';
@@ -37,10 +37,7 @@ export class IngestService {
   private async validate(tenant: string, raw: unknown, path: string, cloudEvents: boolean): Promise<Validated> {
     const v = validateEvent(raw, path, { cloudEvents });
     if (!v.ok) return v;
-    const errors = [
-      ...checkData(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`),
-      ...checkRules(v.event.type, v.event.data, `${path}/data`),
-    ];
+    const errors = dataErrors(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`);
     return errors.length ? { ok: false, errors } : v;
   }
 

@@ -3,7 +3,7 @@ import * as readline from 'readline';
 import type { Pool } from 'pg';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { EventEnvelope } from '@tributary/contracts/envelope';
-import { checkData } from '@tributary/contracts/event-rules';
+import { dataErrors } from '@tributary/contracts/event-rules';
 import { validateEvent } from '@tributary/contracts/validate-event';
 import type { EventProducer } from '@tributary/kafka/event-producer';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
@@ -42,8 +42,9 @@ type Candidate = { line: number; envelope: EventEnvelope };
 
 /**
  * Backfills NDJSON events (plain or CloudEvents, one per line) for one tenant through the
- * gateway's path: the same validation (libs/contracts + the tenant's JSON Schemas), the same
- * envelope and the same idempotent acks=all producer, keeping each event's own time.
+ * gateway's path: the same validation (libs/contracts: envelope, the tenant's JSON Schemas, the
+ * business rules), the same envelope and the same idempotent acks=all producer, keeping each
+ * event's own time.
  * Ids are required: they make a re-run add nothing.
  */
 export async function backfill(input: NodeJS.ReadableStream, pool: Pool, producer: EventProducer | null, o: BackfillOptions): Promise<BackfillSummary> {
@@ -110,9 +111,9 @@ export async function backfill(input: NodeJS.ReadableStream, pool: Pool, produce
       reject(line, missing.join('; '), raw);
       continue;
     }
-    const dataErrors = checkData(o.tenant, e.type, await schemas.get(o.tenant, e.type), e.data, '/data');
-    if (dataErrors.length) {
-      reject(line, dataErrors.map((x) => `${x.path} ${x.message}`).join('; '), raw);
+    const refused = dataErrors(o.tenant, e.type, await schemas.get(o.tenant, e.type), e.data, '/data');
+    if (refused.length) {
+      reject(line, refused.map((x) => `${x.path} ${x.message}`).join('; '), raw);
       continue;
     }
     if (seen.has(e.id!)) {
