@@ -16,9 +16,9 @@ import { AdminController } from './admin/admin.controller';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
 import { SchemasController } from './schemas/schemas.controller';
 import { HealthController } from './health/health.controller';
+import { ApiKeyAuth } from './http/api-keys';
 import { AuthGuard } from './http/auth.guard';
 import { ProblemFilter } from './http/problem.filter';
-import { IngestController } from './ingest/ingest.controller';
 import { IngestService } from './ingest/ingest.service';
 import { QueryController } from './query/query.controller';
 import { ProjectionsController } from './projections/projections.controller';
@@ -27,7 +27,7 @@ import { GATEWAY_CONFIG, PG_POOL } from './tokens';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
-  controllers: [AdminController, IngestController, QueryController, DeadLettersController, SchemasController, ProjectionsController, HealthController, MetricsController],
+  controllers: [AdminController, QueryController, DeadLettersController, SchemasController, ProjectionsController, HealthController, MetricsController],
   providers: [
     { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
     { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },
@@ -50,6 +50,7 @@ import { GATEWAY_CONFIG, PG_POOL } from './tokens';
       inject: [GATEWAY_CONFIG],
     },
     { provide: APP_FILTER, useClass: ProblemFilter },
+    ApiKeyAuth,
     AuthGuard,
     IngestService,
   ],

@@ -11,6 +11,9 @@ import { Logger, NestJsonLogger } from '@tributary/observability/logger';
 import { metrics } from '@tributary/observability/metrics';
 import { handleShutdown } from '@tributary/observability/shutdown';
 import { GatewayModule } from './gateway.module';
+import { ApiKeyAuth } from './http/api-keys';
+import { registerIngestRoute } from './ingest/ingest.route';
+import { IngestService } from './ingest/ingest.service';
 import { openApiDocument } from './openapi';
 
 async function main() {
@@ -31,6 +34,8 @@ async function main() {
 
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
   handleShutdown(app, 'gateway', cfg.shutdownTimeoutMs);
+  // The hot path outside Nest's pipeline (see ingest.route.ts); every other route is a Nest controller.
+  registerIngestRoute(fastify, app.get(ApiKeyAuth), app.get(IngestService));
   SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
   await app.listen(cfg.port, cfg.host);
   log.info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });
