@@ -12,6 +12,7 @@ import { metrics } from '@tributary/observability/metrics';
 import { handleShutdown } from '@tributary/observability/shutdown';
 import { GatewayModule } from './gateway.module';
 import { ApiKeyAuth } from './http/api-keys';
+import { traceRequests } from './http/server-spans';
 import { registerIngestRoute } from './ingest/ingest.route';
 import { IngestService } from './ingest/ingest.service';
 import { openApiDocument } from './openapi';
@@ -26,6 +27,7 @@ async function main() {
   // themselves, so each error is a problem+json with the field path.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  traceRequests(fastify);
   fastify.addHook('onResponse', (req, reply, done) => {
     // The route pattern, not the URL, keeps the label set bounded.
     metrics.httpDuration.observe({ method: req.method, route: req.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);

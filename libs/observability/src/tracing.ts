@@ -9,24 +9,41 @@ import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 
 let sdk: NodeSDK | undefined;
 
+export interface TracingOptions {
+  /**
+   * Server spans for incoming HTTP requests from OpenTelemetry's HttpInstrumentation (default).
+   * The gateway turns it off and makes them itself in Fastify hooks (apps/gateway/src/http/server-spans.ts):
+   * one span per request with the route, without the instrumentation's per-request cost.
+   */
+  httpInstrumentation?: boolean;
+}
+
 /**
  * Starts the OpenTelemetry SDK. Must run before Nest, pg or http are loaded (each app's
  * `tracing.ts` is the first import of its main.ts) so the instrumentations can patch them.
  * Spans are exported over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT; without it they still exist
- * (trace ids in logs and Kafka headers) but go nowhere.
+ * (trace ids in logs and Kafka headers) but go nowhere. Traces only: metrics are Prometheus
+ * (metrics.ts) and logs pino JSON lines, so the SDK's default OTLP metric and log pipelines are
+ * off (they cost every request a histogram update and exported nothing anyone reads).
  */
-export function startTracing(serviceName: string): void {
+export function startTracing(serviceName: string, opts: TracingOptions = {}): void {
   if (sdk) return;
   const exporting = !!(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   sdk = new NodeSDK({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: process.env.OTEL_SERVICE_NAME ?? serviceName }),
     spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+    metricReaders: [],
+    logRecordProcessors: [],
     instrumentations: [
-      new HttpInstrumentation({
-        // Probes and scrapes are noise in traces.
-        ignoreIncomingRequestHook: (req) => /^\/(health|metrics)/.test(req.url ?? ''),
-        ignoreOutgoingRequestHook: () => true,
-      }),
+      ...(opts.httpInstrumentation === false
+        ? []
+        : [
+            new HttpInstrumentation({
+              // Probes and scrapes are noise in traces.
+              ignoreIncomingRequestHook: (req) => /^\/(health|metrics)/.test(req.url ?? ''),
+              ignoreOutgoingRequestHook: () => true,
+            }),
+          ]),
       // Only SQL issued inside a traced operation (a request or a batch) becomes a span.
       new PgInstrumentation({ requireParentSpan: true }),
     ],
