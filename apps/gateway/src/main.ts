@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
+import type { Histogram } from 'prom-client';
 import { loadGatewayConfig } from '@tributary/config/config';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
@@ -28,9 +29,14 @@ async function main() {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   traceRequests(fastify);
+  // The route pattern, not the URL, keeps the label set bounded; each label set's child is looked up once.
+  const durations = new Map<string, Histogram.Internal<string>>();
   fastify.addHook('onResponse', (req, reply, done) => {
-    // The route pattern, not the URL, keeps the label set bounded.
-    metrics.httpDuration.observe({ method: req.method, route: req.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const route = req.routeOptions?.url ?? 'unmatched';
+    const labels = `${req.method} ${route} ${reply.statusCode}`;
+    let h = durations.get(labels);
+    if (!h) durations.set(labels, (h = metrics.httpDuration.labels({ method: req.method, route, status: String(reply.statusCode) })));
+    h.observe(reply.elapsedTime / 1000);
     done();
   });
 

@@ -1,4 +1,4 @@
-import { context, propagation, Context, Link, Span, SpanKind, SpanOptions, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, Context, Link, Span, SpanKind, SpanOptions, SpanStatusCode, trace, Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -57,7 +57,9 @@ export async function stopTracing(): Promise<void> {
   sdk = undefined;
 }
 
-export const tracer = () => trace.getTracer('tributary');
+let tributaryTracer: Tracer | undefined;
+/** The one tracer of Tributary's own spans (looked up once: getTracer is not free per span). */
+export const tracer = (): Tracer => (tributaryTracer ??= trace.getTracer('tributary'));
 
 /** Runs `fn` in a new active span; a throw is recorded on the span and rethrown. */
 export function inSpan<T>(name: string, options: SpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
