@@ -1,49 +1,60 @@
 import './tracing';
+import * as http from 'http';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
-import type { Histogram } from 'prom-client';
 import { loadGatewayConfig } from '@tributary/config/config';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
 import { retryUntil } from '@tributary/kafka/retry';
 import { Logger, NestJsonLogger } from '@tributary/observability/logger';
-import { metrics } from '@tributary/observability/metrics';
 import { handleShutdown } from '@tributary/observability/shutdown';
 import { GatewayModule } from './gateway.module';
 import { ApiKeyAuth } from './http/api-keys';
 import { traceRequests } from './http/server-spans';
-import { registerIngestRoute } from './ingest/ingest.route';
+import { observeHttp } from './http/http-metrics';
+import { ingestHandler, isIngestRequest } from './ingest/ingest.http';
 import { IngestService } from './ingest/ingest.service';
 import { openApiDocument } from './openapi';
+
+// Fastify's default; it sets it only on servers it creates itself.
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 async function main() {
   const cfg = loadGatewayConfig();
   const log = new Logger('gateway');
   await retryUntil('creating topics', () => ensureTopics(cfg.kafka), 5 * 60_000, (attempt, e) => log.warn('kafka_unavailable_at_start', { attempt, error: e.message }));
-  const adapter = new FastifyAdapter({ bodyLimit: INGEST_LIMITS.bodyBytes });
+  // One Node HTTP server: `POST /v1/events` goes to the ingest handler (ingest.http.ts), every
+  // other request to Fastify (Nest's controllers, docs, health, metrics).
+  let ingest: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
+  const adapter = new FastifyAdapter({
+    bodyLimit: INGEST_LIMITS.bodyBytes,
+    serverFactory: (fastifyHandler: http.RequestListener) => {
+      const server = http.createServer((req, res) => (ingest && isIngestRequest(req) ? ingest(req, res) : fastifyHandler(req, res)));
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      return server;
+    },
+  });
   const fastify = adapter.getInstance();
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   // One body parser for every content type: handlers get the raw Buffer and decide (400/415/422)
   // themselves, so each error is a problem+json with the field path.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   traceRequests(fastify);
-  // The route pattern, not the URL, keeps the label set bounded; each label set's child is looked up once.
-  const durations = new Map<string, Histogram.Internal<string>>();
   fastify.addHook('onResponse', (req, reply, done) => {
-    const route = req.routeOptions?.url ?? 'unmatched';
-    const labels = `${req.method} ${route} ${reply.statusCode}`;
-    let h = durations.get(labels);
-    if (!h) durations.set(labels, (h = metrics.httpDuration.labels({ method: req.method, route, status: String(reply.statusCode) })));
-    h.observe(reply.elapsedTime / 1000);
+    observeHttp(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
   handleShutdown(app, 'gateway', cfg.shutdownTimeoutMs);
-  // The hot path outside Nest's pipeline (see ingest.route.ts); every other route is a Nest controller.
-  registerIngestRoute(fastify, app.get(ApiKeyAuth), app.get(IngestService));
+  ingest = ingestHandler(app.get(ApiKeyAuth), app.get(IngestService), () => closing);
   SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
   await app.listen(cfg.port, cfg.host);
   log.info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });

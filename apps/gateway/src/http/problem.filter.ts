@@ -1,6 +1,7 @@
 import { isDatabaseUnavailable } from '@tributary/store/failure';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import type { ServerResponse } from 'http';
 import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
 import { Logger } from '@tributary/observability/logger';
@@ -81,11 +82,31 @@ export function problemOf(e: unknown): { problem: Problem; retryAfter?: number }
 
 const log = new Logger('gateway');
 
+/** The problem for `e`, with the failure logged when it is a bug (5xx other than 503). */
+function answerFor(e: unknown): { problem: Problem; retryAfter?: number } {
+  const answer = problemOf(e);
+  if (answer.problem.status >= 500 && answer.problem.status !== 503) log.error('request_failed', { error: (e as Error)?.stack ?? String(e) });
+  return answer;
+}
+
 export function sendProblem(reply: FastifyReply, e: unknown): void {
-  const { problem, retryAfter } = problemOf(e);
-  if (problem.status >= 500 && problem.status !== 503) log.error('request_failed', { error: (e as Error)?.stack ?? String(e) });
+  const { problem, retryAfter } = answerFor(e);
   if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
   void reply.status(problem.status).header('content-type', 'application/problem+json').send(JSON.stringify(problem));
+}
+
+/** sendProblem for a plain Node response (the ingest path, ingest.http.ts); returns the status sent. */
+export function writeProblem(res: ServerResponse, e: unknown, headers: Record<string, string> = {}): number {
+  const { problem, retryAfter } = answerFor(e);
+  const body = JSON.stringify(problem);
+  res.writeHead(problem.status, {
+    ...headers,
+    ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}),
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+  return problem.status;
 }
 
 /** Every error leaves the gateway as application/problem+json (RFC 9457). */
