@@ -18,8 +18,10 @@ import { ingestHandler, isIngestRequest } from './ingest/ingest.http';
 import { IngestService } from './ingest/ingest.service';
 import { openApiDocument } from './openapi';
 
-// Fastify's default; it sets it only on servers it creates itself.
+// Fastify's defaults (keepAliveTimeout 72 s, requestTimeout off); it sets them only on servers it
+// creates itself, so the gateway's server (serverFactory below) sets them as before.
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+const REQUEST_TIMEOUT_MS = 0;
 
 async function main() {
   const cfg = loadGatewayConfig();
@@ -33,6 +35,7 @@ async function main() {
     serverFactory: (fastifyHandler: http.RequestListener) => {
       const server = http.createServer((req, res) => (ingest && isIngestRequest(req) ? ingest(req, res) : fastifyHandler(req, res)));
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      server.requestTimeout = REQUEST_TIMEOUT_MS;
       return server;
     },
   });
