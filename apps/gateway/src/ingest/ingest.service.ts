@@ -114,7 +114,22 @@ export class IngestService {
         continue;
       }
       const e = v.event;
-      const envelope: EventEnvelope = { ...e, tenant, id: e.id ?? uuidv7(), time: e.time ?? receivedAt, receivedAt };
+      // Written out, not `{ ...e, tenant, id, time, receivedAt }`: the spread redefining id and time
+      // was the costliest line of the ingest path in the CPU profile. Same key order, so the same JSON.
+      const envelope: EventEnvelope = {
+        specversion: e.specversion,
+        id: e.id ?? uuidv7(),
+        type: e.type,
+        source: e.source,
+        subject: e.subject,
+        time: e.time ?? receivedAt,
+        datacontenttype: e.datacontenttype,
+        data: e.data,
+        partitionkey: e.partitionkey,
+        extensions: e.extensions,
+        tenant,
+        receivedAt,
+      };
       envelopes.push(envelope);
       results.push({ index, id: envelope.id, status: 'accepted' });
     }
