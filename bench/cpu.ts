@@ -43,6 +43,10 @@ export const postgresPids: Pids = () => {
 /** The single broker infra.sh started. */
 export const kafkaPids: Pids = () => pidFile(path.join(RUN, 'kafka-c1-1/pid'));
 
+/** Jaeger (infra.sh's build, one per machine: it may have been started from another checkout), which stores the spans. */
+export const jaegerPids: Pids = () =>
+  fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && /\/jaeger-v[\d.]+$/.test(read(`/proc/${d}/cmdline`).split('\0')[0])).map(Number);
+
 function machineBusyTicks(): number {
   const cpu = read('/proc/stat').split('\n')[0].split(/\s+/).slice(1).map(Number);
   return cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7]; // user nice system irq softirq steal
