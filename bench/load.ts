@@ -60,9 +60,10 @@ export interface OpenLoopResult {
  * request k is due at start + k/rate; its latency counts from then, so a server falling behind
  * shows as latency, not as a lower offered rate.
  */
-export async function openLoop(t: Target, rate: number, total: number, body: (k: number) => string): Promise<OpenLoopResult> {
+export async function openLoop(t: Target, rate: number, total: number, body: (k: number) => string, onStart: () => void = () => undefined): Promise<OpenLoopResult> {
   // Bodies are built before the clock starts: the generator shares the machine with what it measures.
   const bodies = Array.from({ length: total }, (_, k) => Buffer.from(body(k)));
+  onStart();
   const latencies: number[] = [];
   let errors = 0;
   const pending: Promise<void>[] = [];

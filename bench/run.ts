@@ -309,8 +309,7 @@ async function e2eLatency(run: number): Promise<Record<string, Sample>> {
     })();
     const target: Target = { url: `${p.url}/v1/events`, headers: { authorization: `Bearer ${key}` } };
     const cpu = meter(p);
-    cpu.begin();
-    const load = await openLoop(target, E2E_RATE / E2E_BATCH, total / E2E_BATCH, (k) => JSON.stringify(Array.from({ length: E2E_BATCH }, (_, j) => ({ ...spreadEvent(k * E2E_BATCH + j), id: `e-${k * E2E_BATCH + j}` }))));
+    const load = await openLoop(target, E2E_RATE / E2E_BATCH, total / E2E_BATCH, (k) => JSON.stringify(Array.from({ length: E2E_BATCH }, (_, j) => ({ ...spreadEvent(k * E2E_BATCH + j), id: `e-${k * E2E_BATCH + j}` }))), () => cpu.begin());
     if (load.errors) throw new Error(`e2e-latency: ${load.errors} failed requests`);
     await waitFor('all applied', async () => (await offsetsSum()) >= warm + total, 300000, 20);
     const cpuPerEvent = cpu.end(total);
