@@ -35,7 +35,7 @@ export interface Target {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 /** One POST; resolves with the status code when the answer's body has been read. */
-export function post(t: Target, body: string): Promise<number> {
+export function post(t: Target, body: string | Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(t.url, { method: 'POST', agent, headers: { ...t.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
       res.resume();
@@ -60,7 +60,10 @@ export interface OpenLoopResult {
  * request k is due at start + k/rate; its latency counts from then, so a server falling behind
  * shows as latency, not as a lower offered rate.
  */
-export async function openLoop(t: Target, rate: number, total: number, body: (k: number) => string): Promise<OpenLoopResult> {
+export async function openLoop(t: Target, rate: number, total: number, body: (k: number) => string, onStart: () => void = () => undefined): Promise<OpenLoopResult> {
+  // Bodies are built before the clock starts: the generator shares the machine with what it measures.
+  const bodies = Array.from({ length: total }, (_, k) => Buffer.from(body(k)));
+  onStart();
   const latencies: number[] = [];
   let errors = 0;
   const pending: Promise<void>[] = [];
@@ -72,7 +75,7 @@ export async function openLoop(t: Target, rate: number, total: number, body: (k:
       for (; sent < due; sent++) {
         const scheduled = start + (sent * 1000) / rate;
         pending.push(
-          post(t, body(sent)).then(
+          post(t, bodies[sent]).then(
             (status) => {
               if (status >= 300) errors++;
               else latencies.push(performance.now() - scheduled);

@@ -2,8 +2,12 @@ import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Client } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pipeline } from 'stream/promises';
 import { freePort, Platform, ROOT, waitFor } from '../test/harness/platform';
 import { confluent, Contestant, kafkajs, platformatic } from './clients';
+import { CpuMeter, jaegerPids, kafkaPids, postgresPids } from './cpu';
 import { closedLoop, inChunks, openLoop, percentile, Target } from './load';
 
 /**
@@ -73,6 +77,10 @@ function producerPerformance(topic: string, n: number): number {
 const profileArgs = (app: 'gateway' | 'processor') =>
   process.env.TRIBUTARY_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.TRIBUTARY_CPU_PROF_DIR, app)}`] : [];
 
+/** CPU per event of every part of the platform the scenario runs (see bench/cpu.ts). */
+const meter = (p: Platform) =>
+  new CpuMeter({ gateway: () => p.pids().gateway, processor: () => p.pids().processors, postgres: postgresPids, kafka: kafkaPids, jaeger: jaegerPids });
+
 async function ingestBatch(run: number): Promise<Record<string, Sample>> {
   const p = new Platform(`bench-ingest-${run}`, 6);
   await p.start({ processors: 0, gatewayNodeArgs: profileArgs('gateway') });
@@ -94,27 +102,47 @@ async function ingestBatch(run: number): Promise<Record<string, Sample>> {
   }
 }
 
-async function processScenario(run: number): Promise<Record<string, Sample>> {
-  const p = new Platform(`bench-process-${run}`, 6);
+/**
+ * Pre-fills a topic through the gateway (not timed), then one processor drains it: events/s from
+ * its first committed checkpoint to the one covering every event, and CPU per event.
+ */
+async function drain(p: Platform): Promise<{ total: number; rate: number; extra: Record<string, number> }> {
   await p.start({ processors: 0 });
-  try {
-    const tenants = ['t1', 't2', 't3', 't4', 't5', 't6'];
-    const keys = await Promise.all(tenants.map((t) => p.tenant(t)));
-    // Pre-fill the topic (not timed), spread over tenants so every partition has work.
-    const perTenant = Math.floor(EVENTS / tenants.length);
-    const total = perTenant * tenants.length;
-    await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2, spreadEvent)));
-    await p.startProcessor(undefined, profileArgs('processor'));
-    // Progress = the checkpoints the processor commits with each batch (offsets start at 0, so
-    // their sum is the events applied); far cheaper for Postgres than count(*) on events every 20 ms.
-    const count = async () => Number((await p.db.query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM consumer_checkpoints WHERE group_id = $1`, [p.group])).rows[0].n);
-    const first = await waitFor('first rows', async () => {
-      const n = await count();
-      return n > 0 ? { n, at: process.hrtime.bigint() } : undefined;
-    }, 60000, 20);
-    const end = await waitFor('all rows', async () => ((await count()) >= total ? process.hrtime.bigint() : undefined), 600000, 20);
-    const ours = (total - first.n) / (Number(end - first.at) / 1e9);
+  const tenants = ['t1', 't2', 't3', 't4', 't5', 't6'];
+  const keys = await Promise.all(tenants.map((t) => p.tenant(t)));
+  // Spread over tenants (and subjects, via partitionkey) so every partition has work.
+  const perTenant = Math.floor(EVENTS / tenants.length);
+  const total = perTenant * tenants.length;
+  await Promise.all(keys.map((k) => postAll(p, k, perTenant, 500, 2, spreadEvent)));
+  await p.startProcessor(undefined, profileArgs('processor'));
+  // Progress = the checkpoints the processor commits with each batch (offsets start at 0, so
+  // their sum is the events applied); far cheaper for Postgres than count(*) on events every 20 ms.
+  const count = async () => Number((await p.db.query(`SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM consumer_checkpoints WHERE group_id = $1`, [p.group])).rows[0].n);
+  const cpu = meter(p);
+  const first = await waitFor('first rows', async () => {
+    const n = await count();
+    if (n > 0) cpu.begin();
+    return n > 0 ? { n, at: process.hrtime.bigint() } : undefined;
+  }, 60000, 20);
+  const end = await waitFor('all rows', async () => ((await count()) >= total ? process.hrtime.bigint() : undefined), 600000, 20);
+  return { total, rate: (total - first.n) / (Number(end - first.at) / 1e9), extra: cpu.end(total - first.n) };
+}
 
+/**
+ * `process` with every event traced (the default: two spans per event, exported to Jaeger), and
+ * the same without tracing (OTEL_SDK_DISABLED), both against one COPY of the applied rows.
+ */
+async function processScenario(run: number): Promise<Record<string, Sample>> {
+  const untraced = new Platform(`bench-process-untraced-${run}`, 6, { OTEL_SDK_DISABLED: 'true' });
+  let plain: Awaited<ReturnType<typeof drain>>;
+  try {
+    plain = await drain(untraced);
+  } finally {
+    await untraced.stop();
+  }
+  const p = new Platform(`bench-process-${run}`, 6);
+  try {
+    const { total, rate: ours, extra } = await drain(p);
     // Reference: the same rows COPYed straight into a table with the same columns and indexes.
     const csv = path.join(os.tmpdir(), `tributary-bench-${p.schema}.csv`);
     const url = process.env.DATABASE_URL!;
@@ -123,11 +151,20 @@ async function processScenario(run: number): Promise<Record<string, Sample>> {
     for (const idx of ['(tenant_id, event_id)', '(tenant_id, subject, sequence)', '(tenant_id, time, event_id)']) {
       execFileSync('psql', [url, '-q', '-c', `CREATE INDEX ON "${p.schema}".copy_ref ${idx}`]);
     }
+    // Streamed by this process on one connection (as psql's \\copy would), so the backend's CPU can be read.
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const refCpu = new CpuMeter({ postgres: () => [backend] });
+    refCpu.begin();
     const t0 = process.hrtime.bigint();
-    execFileSync('psql', [url, '-q', '-c', `\\copy "${p.schema}".copy_ref FROM '${csv}' CSV`]);
+    await pipeline(fs.createReadStream(csv), client.query(copyFrom(`COPY "${p.schema}".copy_ref FROM STDIN CSV`)));
     const reference = total / (Number(process.hrtime.bigint() - t0) / 1e9);
+    const refPostgres = refCpu.end(total)['cpu.postgres.usPerEvent'];
+    await client.end();
+    if (refPostgres !== undefined) extra['cpu.reference.postgres.usPerEvent'] = refPostgres;
     fs.rmSync(csv, { force: true });
-    return { process: { ours, reference } };
+    return { process: { ours, reference, extra }, 'process, tracing off': { ours: plain.rate, reference, extra: plain.extra } };
   } finally {
     await p.stop();
   }
@@ -271,9 +308,11 @@ async function e2eLatency(run: number): Promise<Record<string, Sample>> {
       }
     })();
     const target: Target = { url: `${p.url}/v1/events`, headers: { authorization: `Bearer ${key}` } };
-    const load = await openLoop(target, E2E_RATE / E2E_BATCH, total / E2E_BATCH, (k) => JSON.stringify(Array.from({ length: E2E_BATCH }, (_, j) => ({ ...spreadEvent(k * E2E_BATCH + j), id: `e-${k * E2E_BATCH + j}` }))));
+    const cpu = meter(p);
+    const load = await openLoop(target, E2E_RATE / E2E_BATCH, total / E2E_BATCH, (k) => JSON.stringify(Array.from({ length: E2E_BATCH }, (_, j) => ({ ...spreadEvent(k * E2E_BATCH + j), id: `e-${k * E2E_BATCH + j}` }))), () => cpu.begin());
     if (load.errors) throw new Error(`e2e-latency: ${load.errors} failed requests`);
     await waitFor('all applied', async () => (await offsetsSum()) >= warm + total, 300000, 20);
+    const cpuPerEvent = cpu.end(total);
     polling = false;
     await poller;
 
@@ -300,7 +339,7 @@ async function e2eLatency(run: number): Promise<Record<string, Sample>> {
       'e2e-latency p99 at 5000 events/s': {
         ours: percentile(latencies, 99),
         reference: ref.p99,
-        extra: { 'ours.p50': percentile(latencies, 50), 'ours.p99': percentile(latencies, 99), 'ours.events': latencies.length, 'ours.offeredEventsPerSec': load.achieved * E2E_BATCH, 'pollIntervalMs.p50': percentile(gaps, 50), 'reference.p50': ref.p50, 'reference.p99': ref.p99 },
+        extra: { 'ours.p50': percentile(latencies, 50), 'ours.p99': percentile(latencies, 99), 'ours.events': latencies.length, 'ours.offeredEventsPerSec': load.achieved * E2E_BATCH, 'pollIntervalMs.p50': percentile(gaps, 50), 'reference.p50': ref.p50, 'reference.p99': ref.p99, ...cpuPerEvent },
       },
     };
   } finally {

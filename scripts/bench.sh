@@ -5,7 +5,8 @@ source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
 ensure_system_packages
 ensure_node_modules
-eval "$(bash scripts/infra.sh up)"
+# With Jaeger: every event is traced (the default), so the figures include exporting its spans.
+eval "$(bash scripts/infra.sh up --with-jaeger)"
 # The Strimzi Kafka Bridge, the ingest-batch peer, from Maven Central; the scenario skips it (and
 # says so) when it cannot be fetched.
 BRIDGE_LIB="$ROOT/.cache/bridge/lib"

@@ -17,6 +17,7 @@ describe('bench smoke', () => {
       'ingest-single p99 at 2000 req/s',
       'ingest-single max req/s',
       'process',
+      'process, tracing off',
       'e2e-latency p99 at 5000 events/s',
       'rebuild',
       'clients produce: @confluentinc/kafka-javascript',
@@ -28,6 +29,11 @@ describe('bench smoke', () => {
     ]) {
       expect(names).toContain(expected);
     }
+    // Where the CPU goes, per event, by component (Linux /proc).
+    const processing = result.figures.find((f: { name: string }) => f.name === 'process');
+    expect(processing.extra['cpu.processor.usPerEvent']).toBeGreaterThan(0);
+    expect(processing.extra['cpu.postgres.usPerEvent']).toBeGreaterThan(0);
+    expect(processing.extra['cpu.reference.postgres.usPerEvent']).toBeGreaterThan(0);
     for (const f of result.figures) {
       expect(f.ours).toBeGreaterThan(0);
       expect(f.reference).toBeGreaterThan(0);

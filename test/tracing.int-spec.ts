@@ -84,4 +84,27 @@ describe('tracing: one Jaeger trace per event, HTTP to SQL', () => {
     // The gateway's server span is the child of the client's span.
     expect(parentOf(found.post)).toBe(clientSpan);
   });
+
+  it('keeps the trace of every event when the processor applies thousands in one batch', async () => {
+    // Queued while no processor runs, so the processor takes them in batches of 2,000: 4,000 spans
+    // at once, more than the SDK's default span queue (2,048) holds.
+    await p.terminateProcessor(0);
+    const run = randomBytes(4).toString('hex');
+    const ids = Array.from({ length: 3000 }, (_, i) => `bulk-${run}-${i}`);
+    for (let i = 0; i < ids.length; i += 1000) {
+      const body = ids.slice(i, i + 1000).map((id, j) => ({ id, type: 'order.created', subject: `bulk-${j % 7}` }));
+      expect((await p.request('POST', '/v1/events', { key, body })).status).toBe(202);
+    }
+    await p.startProcessor(0);
+    await waitFor('all applied', async () => (await p.db.query(`SELECT count(*)::int AS n FROM events WHERE event_id LIKE $1`, [`bulk-${run}-%`])).rows[0].n === ids.length || undefined, 60000, 200);
+
+    for (const id of [0, 999, 1000, 1500, 1999, 2000, 2500, 2999].map((i) => ids[i])) {
+      await waitFor(`the process span of ${id} in Jaeger`, async () => {
+        const tags = encodeURIComponent(JSON.stringify({ 'tributary.event_id': id }));
+        const r = await fetch(`${JAEGER}/api/traces?service=tributary-processor&tags=${tags}&limit=5&lookback=1h`);
+        const traces = ((await r.json()) as { data: JaegerTrace[] }).data ?? [];
+        return traces.some((t) => t.spans.some((s) => s.operationName.startsWith('process ') && tag(s, 'tributary.event_id') === id)) || undefined;
+      }, 30000, 500);
+    }
+  });
 });

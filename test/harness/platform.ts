@@ -64,6 +64,12 @@ export class Platform {
   private gateway?: ChildProcess;
   private readonly processors: (ChildProcess | undefined)[] = [];
 
+  /** Process ids of the running apps (the bench measures their CPU). */
+  pids(): { gateway: number[]; processors: number[] } {
+    const alive = (c?: ChildProcess) => (c?.pid !== undefined && c.exitCode === null ? [c.pid] : []);
+    return { gateway: alive(this.gateway), processors: this.processors.flatMap(alive) };
+  }
+
   constructor(label: string, private readonly partitions = 6, private readonly overrides: Record<string, string> = {}) {
     const id = randomBytes(4).toString('hex');
     this.name = `${label}-${id}`;

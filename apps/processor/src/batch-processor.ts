@@ -1,7 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
-import { unstorableText } from '@tributary/contracts/storable';
+import { mayHoldUnstorable, unstorableText } from '@tributary/contracts/storable';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
 import { eventJudge, projected } from '@tributary/projections/event-judge';
 import { applyProjection, Projection } from '@tributary/projections/projection';
@@ -45,7 +45,7 @@ export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelo
   if (Number.isNaN(Date.parse(v.time)) || Number.isNaN(Date.parse(v.receivedAt))) return { ok: false, error: 'envelope time is not a date' };
   // Text Postgres cannot store would fail the batch forever. The gateway refuses it; from other
   // producers it is kept (escaped) in dead_letters.payload only.
-  const unstorable = unstorableText(v);
+  const unstorable = mayHoldUnstorable(raw) ? unstorableText(v) : null;
   if (unstorable) return { ok: false, error: `${unstorable.at || '/'} ${unstorable.message}: Postgres cannot store it` };
   return {
     ok: true,

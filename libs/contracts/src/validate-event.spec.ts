@@ -1,6 +1,7 @@
 import { validateEvent } from './validate-event';
 import { decodeIngest } from './decode-ingest';
 import { ErrorCode, TributaryError } from './errors';
+import { mayHoldUnstorable, unstorableText } from './storable';
 
 const plain = { cloudEvents: false };
 
@@ -86,5 +87,17 @@ describe('decodeIngest', () => {
 
   it('reads a CloudEvents batch', () => {
     expect(json([{ type: 'a' }], 'application/cloudevents-batch+json')).toMatchObject({ batch: true, cloudEvents: true });
+  });
+});
+
+describe('unstorableText', () => {
+  it('points at the first string Postgres cannot store, keys included', () => {
+    expect(unstorableText({ a: [1, { 'x/y~': 'ok', b: 'n\u0000' }] }, '/data')).toEqual({ at: '/data/a/1/b', message: 'must not contain the NUL character (\\u0000)' });
+    expect(unstorableText({ ['k\ud800']: 1 })).toEqual({ at: '/k\ud800', message: 'must not contain unpaired UTF-16 surrogates (e.g. \\ud800)' });
+    expect(unstorableText({ 'x/y~': ['\udc00'] })).toEqual({ at: '/x~1y~0/0', message: 'must not contain unpaired UTF-16 surrogates (e.g. \\ud800)' });
+    expect(unstorableText({ a: 'fine \ud83d\ude00' })).toBeNull();
+    expect(mayHoldUnstorable(JSON.stringify({ a: '\u0000' }))).toBe(true);
+    expect(mayHoldUnstorable(JSON.stringify({ a: '\ud800' }))).toBe(true);
+    expect(mayHoldUnstorable(JSON.stringify({ a: 'plain "quoted" \\ text é \ud83d\ude00' }))).toBe(false);
   });
 });

@@ -59,7 +59,11 @@ export class ConsumerLoop {
       'auto.offset.reset': 'earliest',
       'partition.assignment.strategy': 'cooperative-sticky',
       'js.consumer.max.batch.size': opts.batchSize,
+      // The broker answers a fetch when 256 KiB are ready or after 50 ms: a caught-up consumer
+      // otherwise fetches once per produce request, which costs broker and processor CPU per
+      // fetch and hands the processor tiny batches (see docs/performance.md, e2e-latency).
       'fetch.wait.max.ms': 50,
+      'fetch.min.bytes': 256 * 1024,
       'session.timeout.ms': opts.sessionTimeoutMs,
       'heartbeat.interval.ms': Math.max(1000, Math.floor(opts.sessionTimeoutMs / 3)),
       rebalance_cb: (err: { code: number }, assignment: { topic: string; partition: number }[]) => this.onRebalance(err, assignment),

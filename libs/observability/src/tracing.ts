@@ -31,7 +31,7 @@ export function startTracing(serviceName: string, opts: TracingOptions = {}): vo
   const exporting = !!(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
   sdk = new NodeSDK({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: process.env.OTEL_SERVICE_NAME ?? serviceName }),
-    spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+    spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter(), spanQueue())] : [],
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [
@@ -49,6 +49,19 @@ export function startTracing(serviceName: string, opts: TracingOptions = {}): vo
     ],
   });
   sdk.start();
+}
+
+/**
+ * The processor ends two spans per event right after each batch commits: 4,000 at once for a
+ * batch of 2,000, and several batches may commit together. The SDK's default queue (2,048 spans)
+ * silently drops the rest, so size it for that burst, and export in larger requests. The
+ * standard OTEL_BSP_* variables still override both.
+ */
+function spanQueue(): { maxQueueSize?: number; maxExportBatchSize?: number } {
+  return {
+    ...(process.env.OTEL_BSP_MAX_QUEUE_SIZE ? {} : { maxQueueSize: 32_768 }),
+    ...(process.env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE ? {} : { maxExportBatchSize: 4_096 }),
+  };
 }
 
 /** Flushes pending spans; call on shutdown. */
