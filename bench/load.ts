@@ -87,7 +87,8 @@ export async function openLoop(t: Target, rate: number, total: number, body: (k:
         );
       }
       if (sent >= total) done();
-      else setTimeout(tick, 1);
+      // Sleep until the next request is due (at least 1 ms): no idle wake-ups at low rates.
+      else setTimeout(tick, Math.max(1, start + (sent * 1000) / rate - performance.now()));
     };
     tick();
   });
