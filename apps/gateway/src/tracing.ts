@@ -3,4 +3,4 @@ import { startTracing } from '@tributary/observability/tracing';
 
 // HTTP server spans are made by the gateway (http/server-spans.ts), not HttpInstrumentation; small
 // span exports keep each synchronous serialisation short (see TracingOptions.maxExportBatchSize).
-startTracing('tributary-gateway', { httpInstrumentation: false, maxExportBatchSize: 512 });
+startTracing('tributary-gateway', { httpInstrumentation: false, maxExportBatchSize: 128 });
