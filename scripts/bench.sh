@@ -12,7 +12,8 @@ eval "$(bash scripts/infra.sh up --with-jaeger)"
 BRIDGE_LIB="$ROOT/.cache/bridge/lib"
 if [ ! -f "$BRIDGE_LIB/.complete" ]; then
   mkdir -p "$BRIDGE_LIB"
-  if mvn -q -B -f scripts/kafka/bridge-pom.xml dependency:copy-dependencies -DoutputDirectory="$BRIDGE_LIB" >"$ROOT/.cache/bridge/fetch.log" 2>&1; then
+  # -U: otherwise Maven replays its cached "not found" instead of asking Maven Central again.
+  if mvn -U -q -B -f scripts/kafka/bridge-pom.xml dependency:copy-dependencies -DoutputDirectory="$BRIDGE_LIB" >"$ROOT/.cache/bridge/fetch.log" 2>&1; then
     touch "$BRIDGE_LIB/.complete"
   else
     echo "[bench] could not fetch the Strimzi Kafka Bridge (see .cache/bridge/fetch.log); ingest-batch runs without its peer" >&2
