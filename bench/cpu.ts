@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ROOT } from '../test/harness/platform';
+import { CACHE } from '../test/harness/platform';
 
 /**
  * CPU time by component (Linux /proc), reported as CPU microseconds per event. Unlike a rate,
@@ -9,7 +9,7 @@ import { ROOT } from '../test/harness/platform';
  */
 export type Pids = () => number[];
 
-const RUN = process.env.TRIBUTARY_RUN ?? path.join(process.env.TRIBUTARY_CACHE ?? path.join(ROOT, '.cache'), 'run');
+const RUN = process.env.TRIBUTARY_RUN ?? path.join(CACHE, 'run');
 
 const read = (f: string) => {
   try {

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'stream/promises';
-import { freePort, Platform, ROOT, waitFor } from '../test/harness/platform';
+import { CACHE, freePort, Platform, ROOT, waitFor } from '../test/harness/platform';
 import { confluent, Contestant, kafkajs, platformatic } from './clients';
 import { CpuMeter, jaegerPids, kafkaPids, postgresPids } from './cpu';
 import { closedLoop, inChunks, openLoop, percentile, Target } from './load';
@@ -37,7 +37,7 @@ const option = (name: string, fallback: string) => {
 };
 const RUNS = Number(option('runs', '3'));
 const EVENTS = Number(option('events', '50000'));
-const LIB = path.join(process.env.TRIBUTARY_CACHE ?? path.join(ROOT, '.cache'), 'kafka/lib/*');
+const LIB = path.join(CACHE, 'kafka/lib/*');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 

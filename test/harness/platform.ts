@@ -14,6 +14,10 @@ export const ROOT = (() => {
   while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
   return dir;
 })();
+
+/** Downloads and the state of what scripts/infra.sh starts (as scripts/lib/common.sh). */
+export const CACHE = process.env.TRIBUTARY_CACHE ?? path.join(ROOT, '.cache');
+
 const execFileAsync = promisify(execFile);
 const LOGS = path.join(ROOT, '.cache/test-logs');
 

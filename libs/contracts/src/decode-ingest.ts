@@ -6,6 +6,9 @@ export const INGEST_LIMITS = {
   eventsPerBatch: 1000,
 };
 
+/** The answer to a request body over INGEST_LIMITS.bodyBytes (413). */
+export const bodyTooLarge = () => new TributaryError(ErrorCode.PayloadTooLarge, `request body is over the ${INGEST_LIMITS.bodyBytes} byte limit`);
+
 /** Events found in one ingest request, each with the JSON pointer it came from. */
 export interface DecodedIngest {
   batch: boolean;

@@ -1,6 +1,5 @@
 import { context, propagation, Context, Link, Span, SpanKind, SpanOptions, SpanStatusCode, trace, Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -10,12 +9,6 @@ import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 let sdk: NodeSDK | undefined;
 
 export interface TracingOptions {
-  /**
-   * Server spans for incoming HTTP requests from OpenTelemetry's HttpInstrumentation (default).
-   * The gateway turns it off and makes them itself in Fastify hooks (apps/gateway/src/http/server-spans.ts):
-   * one span per request with the route, without the instrumentation's per-request cost.
-   */
-  httpInstrumentation?: boolean;
   /**
    * Spans per OTLP export (default 512; OTEL_BSP_MAX_EXPORT_BATCH_SIZE overrides). An export is
    * serialised synchronously on the event loop inside the span.end() that fills the batch, ~15 µs
@@ -43,15 +36,8 @@ export function startTracing(serviceName: string, opts: TracingOptions = {}): vo
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [
-      ...(opts.httpInstrumentation === false
-        ? []
-        : [
-            new HttpInstrumentation({
-              // Probes and scrapes are noise in traces.
-              ignoreIncomingRequestHook: (req) => /^\/(health|metrics)/.test(req.url ?? ''),
-              ignoreOutgoingRequestHook: () => true,
-            }),
-          ]),
+      // No HttpInstrumentation: the gateway makes its own server spans (apps/gateway/src/http/
+      // server-spans.ts, cheaper per request), and the processor serves only probes and scrapes.
       // Only SQL issued inside a traced operation (a request or a batch) becomes a span.
       new PgInstrumentation({ requireParentSpan: true }),
     ],

@@ -2,7 +2,7 @@ import { isDatabaseUnavailable } from '@tributary/store/failure';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { ServerResponse } from 'http';
-import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
+import { bodyTooLarge } from '@tributary/contracts/decode-ingest';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
 import { Logger } from '@tributary/observability/logger';
 
@@ -54,7 +54,7 @@ export function problemOf(e: unknown): { problem: Problem; retryAfter?: number }
   // Fastify rejects an oversized body before any route runs; give it our code and the limit.
   const raw = e as { code?: string; statusCode?: number; getStatus?: () => number };
   if (raw?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || raw?.statusCode === 413 || (e instanceof HttpException && e.getStatus() === 413)) {
-    e = new TributaryError(ErrorCode.PayloadTooLarge, `request body is over the ${INGEST_LIMITS.bodyBytes} byte limit`);
+    e = bodyTooLarge();
   }
   // Postgres restarting or unreachable (API keys, queries): a transient outage, not a bug.
   if (isDatabaseUnavailable(e)) e = new TributaryError(ErrorCode.DatabaseUnavailable, `the database is unavailable: ${(e as Error).message}`, [], 2);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'http';
 import { context } from '@opentelemetry/api';
-import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
+import { bodyTooLarge, INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
 import { ApiKeyAuth } from '../http/api-keys';
 import { observeHttp } from '../http/http-metrics';
@@ -15,8 +15,6 @@ export function isIngestRequest(req: IncomingMessage): boolean {
   const url = req.url ?? '';
   return req.method === 'POST' && url.startsWith(INGEST_ROUTE) && (url.length === INGEST_ROUTE.length || url.charCodeAt(INGEST_ROUTE.length) === 63 /* ? */);
 }
-
-const tooLarge = () => new TributaryError(ErrorCode.PayloadTooLarge, `request body is over the ${INGEST_LIMITS.bodyBytes} byte limit`);
 
 /**
  * `POST /v1/events`, the hot path, on Node's HTTP server directly: the one way it is served (the
@@ -54,7 +52,7 @@ export function ingestHandler(auth: ApiKeyAuth, ingest: IngestService, closing: 
     }
     // As Fastify does: refuse an announced oversized body before reading it, and close the
     // connection after the answer (the client may still be sending).
-    if (Number(req.headers['content-length']) > INGEST_LIMITS.bodyBytes) return fail(tooLarge(), { connection: 'close' });
+    if (Number(req.headers['content-length']) > INGEST_LIMITS.bodyBytes) return fail(bodyTooLarge(), { connection: 'close' });
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -63,7 +61,7 @@ export function ingestHandler(auth: ApiKeyAuth, ingest: IngestService, closing: 
       if (size > INGEST_LIMITS.bodyBytes) {
         req.removeListener('data', onData);
         req.removeListener('end', onEnd);
-        fail(tooLarge(), { connection: 'close' });
+        fail(bodyTooLarge(), { connection: 'close' });
         return;
       }
       chunks.push(chunk);
