@@ -108,4 +108,22 @@ describe('tenant isolation: hostile schemas and events', () => {
     const r = await p.request('POST', '/v1/events', { key: hostile, body: { type: 'slow', data: slow } });
     expect(r.status).toBe(422);
   });
+
+  it('dead-letters, at decode, events another producer wrote past the limits (an id Postgres cannot index, year 0000), and processes the rest', async () => {
+    await produce('hostile', [
+      { id: 'x'.repeat(3000), type: 'long' },
+      { id: 'h-subject', type: 'long', subject: 's'.repeat(3000) },
+      { id: 'h-year0', type: 'old', time: '0000-01-01T00:00:00Z' },
+    ]);
+    await quietGetsThrough('q-limits');
+    const dl = await waitFor('three decode dead letters', async () => {
+      const r = await p.db.query(`SELECT stage, error, tenant_id FROM dead_letters WHERE stage = 'decode' ORDER BY id`);
+      return r.rows.length === 3 ? r.rows : undefined;
+    }, 10000, 100);
+    expect(dl).toEqual([
+      { stage: 'decode', tenant_id: null, error: "envelope field 'id' must be 1-128 characters" },
+      { stage: 'decode', tenant_id: null, error: "envelope field 'subject' must be 1-256 characters" },
+      { stage: 'decode', tenant_id: null, error: "envelope field 'time' must be between years 0001 and 9999 (UTC)" },
+    ]);
+  });
 });

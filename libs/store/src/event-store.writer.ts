@@ -204,6 +204,11 @@ function dataText(e: IncomingEvent): string | null {
   return text === undefined || text === 'null' ? null : text;
 }
 
+/** One event into the archive with `status`, outside a batch (a dead letter Postgres refused, retried). */
+export function archiveEvent(tx: PoolClient, e: IncomingEvent, status: Status): Promise<void> {
+  return insertEvents(tx, [{ e, status, sequence: null }], []);
+}
+
 /** The archive rows by COPY (the cheapest way in), then the streams' new heads. */
 async function insertEvents(tx: PoolClient, rows: { e: IncomingEvent; status: Status; sequence: number | null }[], heads: StreamHead[]): Promise<void> {
   await copyInto(
