@@ -63,7 +63,8 @@ async function measureHealing(what: string, restart: () => Promise<void>, answer
   await answering;
   const at = await Promise.all(healed);
   const after = Object.fromEntries(at.map(([name, t]) => [name, t - answeredAt!]));
-  console.log(`readiness after ${what} answered again (ms):`, JSON.stringify(after));
+  const shown = Object.entries(after).map(([name, ms]) => `${name} ${Number.isFinite(ms) ? `${ms} ms` : `not ready ${HEAL_BAR_MS + 5_000} ms later`}`);
+  console.log(`readiness after ${what} answered again: ${shown.join(', ')}`);
   return after;
 }
 
