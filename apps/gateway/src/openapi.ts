@@ -190,7 +190,7 @@ export const openApiDocument = {
     },
     '/v1/projections': {
       get: {
-        summary: 'Projection versions and rebuild progress (role read)',
+        summary: "Projection versions and rebuild progress, as the caller's tenant sees them (role read)",
         security: auth,
         responses: {
           '200': json({ type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: {
@@ -198,9 +198,9 @@ export const openApiDocument = {
             liveVersion: { type: 'integer', description: 'the version reads answer from' },
             codeVersion: { type: 'integer', description: 'the version the deployed code declares' },
             status: { enum: ['live', 'rebuilding', 'stale'], description: 'stale: the code declares a newer version; run tributary rebuild' },
-            lag: { type: 'integer', description: 'processed events not yet folded into the table being rebuilt (0 when live)' },
+            lag: { type: 'integer', description: "the caller's processed events not yet folded into the table being rebuilt (0 when live)" },
             progress: { type: 'number', description: '0..1 of the running rebuild; 1 when live' },
-            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, source: { enum: ['store', 'kafka'] }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: 'integer' }, total: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
+            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, source: { enum: ['store', 'kafka'] }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: ['integer', 'null'], description: "null for a rebuild of every tenant (the figure would be other tenants' volume)" }, total: { type: ['integer', 'null'] }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
           } } } } }),
           ...errors,
         },
