@@ -101,6 +101,14 @@ describe('tenant guard: authentication before work, bounded caches, timeouts, ra
         expect(r.text().toLowerCase()).toContain('connection: close');
         await r.closed;
       }
+      // The Fastify routes with a body do the same: a schema write, an operator call.
+      for (const [path, method, key] of [['/v1/schemas/t', 'PUT', randomKey()], ['/v1/admin/tenants', 'POST', 'not-the-operator-token']] as const) {
+        const r = rawRequest(p.url, [`${method} ${path} HTTP/1.1`, 'Host: gateway', 'Content-Type: application/json', 'Content-Length: 1000', `Authorization: Bearer ${key}`, '', ''], '{"type":');
+        await waitFor(`the 401 answer to ${method} ${path}`, async () => statusOf(r.text()) !== 0, 10000, 20);
+        expect(statusOf(r.text())).toBe(401);
+        expect(r.text()).toContain('application/problem+json');
+        await r.closed;
+      }
     });
 
     it('refuses malformed keys without a database query: they answer while every key lookup is blocked', async () => {

@@ -13,6 +13,7 @@ import { serveMetrics } from '@tributary/observability/metrics-server';
 import { handleShutdown } from '@tributary/observability/shutdown';
 import { GatewayModule } from './gateway.module';
 import { ApiKeyAuth } from './http/api-keys';
+import { authenticateBeforeBody } from './http/auth-before-body';
 import { traceRequests } from './http/server-spans';
 import { observeHttp } from './http/http-metrics';
 import { ingestHandler, isIngestRequest } from './ingest/ingest.http';
@@ -60,6 +61,8 @@ async function main() {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   traceRequests(fastify);
+  let auth: ApiKeyAuth | undefined;
+  authenticateBeforeBody(fastify, () => auth!);
   fastify.addHook('onResponse', (req, reply, done) => {
     observeHttp(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
@@ -72,7 +75,9 @@ async function main() {
 
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
   handleShutdown(app, 'gateway', cfg.shutdownTimeoutMs);
-  ingest = ingestHandler(app.get(ApiKeyAuth), app.get(IngestService), () => closing);
+  const keys = app.get(ApiKeyAuth);
+  auth = keys;
+  ingest = ingestHandler(keys, app.get(IngestService), () => closing);
   SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
   await app.listen(cfg.port, cfg.host);
   log.info('gateway_listening', { url: await app.getUrl(), ops_port: cfg.opsPort, topic: cfg.kafka.topic });

@@ -48,12 +48,18 @@ export class ApiKeyAuth {
 
   /** The principal of a tenant key carrying `role`; throws 401/403 as a TributaryError. */
   async tenant(headers: Headers, role: Role): Promise<Principal> {
+    const principal = await this.authenticated(headers);
+    if (!principal.roles.includes(role)) throw new TributaryError(ErrorCode.Forbidden, `the API key lacks the '${role}' role`);
+    return principal;
+  }
+
+  /** The principal of a live tenant key, whatever its roles; throws 401. */
+  async authenticated(headers: Headers): Promise<Principal> {
     const key = presentedKey(headers);
     if (!key) throw new TributaryError(ErrorCode.Unauthorized, MISSING);
     if (!isWellFormedApiKey(key)) throw new TributaryError(ErrorCode.Unauthorized, INVALID);
     const principal = await this.principal(hash('sha256', key, 'base64'), key);
     if (!principal) throw new TributaryError(ErrorCode.Unauthorized, INVALID);
-    if (!principal.roles.includes(role)) throw new TributaryError(ErrorCode.Forbidden, `the API key lacks the '${role}' role`);
     return principal;
   }
 
