@@ -124,7 +124,7 @@ export class DeadLettersService {
       const applied: AppendedEvent[] = [];
 
       if (action === 'retry' && head) {
-        const verdict = await this.judge(head);
+        const verdict = await this.judge(head, tx);
         if (!verdict.ok) {
           const r = await tx.query(
             `UPDATE dead_letters SET attempts = attempts + 1, stage = $2, error = $3, updated_at = now() WHERE id = $1 RETURNING attempts`,
@@ -151,7 +151,7 @@ export class DeadLettersService {
         );
         for (const row of parked.rows) {
           const e = incomingOf(row);
-          const verdict = await this.judge(e);
+          const verdict = await this.judge(e, tx);
           if (!verdict.ok) {
             const [row] = await insertDeadLetters(tx, [{
               tenant, eventId: e.envelope.id, type: e.envelope.type, subject: e.envelope.subject, stage: verdict.stage,

@@ -23,7 +23,8 @@ export interface AppendedEvent extends IncomingEvent {
 
 /** Whether an event may be applied; a refusal dead-letters it (stage says which check refused). */
 export type Verdict = { ok: true } | { ok: false; stage: string; error: string };
-export type Judge = (e: IncomingEvent) => Verdict | Promise<Verdict>;
+/** `db` is the transaction the event is judged in: lookups the judge makes go through it. */
+export type Judge = (e: IncomingEvent, db: Queryable) => Verdict | Promise<Verdict>;
 
 export interface AppendResult {
   /** Applied, in log order: these go to the projections. */
@@ -105,7 +106,7 @@ export async function appendEvents(db: PoolClient, batch: IncomingEvent[], judge
       statuses.push({ e, status: 'parked', sequence: null });
       continue;
     }
-    const verdict = await judge(e);
+    const verdict = await judge(e, db);
     if (!verdict.ok) {
       deadLettered.push({ event: e, stage: verdict.stage, error: verdict.error });
       statuses.push({ e, status: 'dead_lettered', sequence: null });
