@@ -3,7 +3,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { isWellFormedApiKey, Principal, Role, tokenMatches } from '@tributary/auth/api-keys';
 import type { GatewayConfig } from '@tributary/config/config';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
-import { Lru, SingleFlight } from '@tributary/contracts/lru';
+import { LruCache } from '@tributary/contracts/lru-cache';
+import { SingleFlight } from '@tributary/contracts/single-flight';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
 import { GATEWAY_CONFIG, KEY_LOOKUP } from '../tokens';
 
@@ -37,13 +38,13 @@ const INVALID = 'the API key is not valid';
  */
 @Injectable()
 export class ApiKeyAuth {
-  private readonly known: Lru<string, { principal: Principal; until: number }>;
-  private readonly unknown: Lru<string, number>;
+  private readonly known: LruCache<string, { principal: Principal; until: number }>;
+  private readonly unknown: LruCache<string, number>;
   private readonly lookups = new SingleFlight<string, Principal | null>();
 
   constructor(@Inject(KEY_LOOKUP) private readonly tenants: TenantsRepository, @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig) {
-    this.known = new Lru(cfg.keyCacheSize);
-    this.unknown = new Lru(cfg.keyCacheSize);
+    this.known = new LruCache(cfg.keyCacheSize);
+    this.unknown = new LruCache(cfg.keyCacheSize);
   }
 
   /** The principal of a tenant key carrying `role`; throws 401/403 as a TributaryError. */

@@ -1,4 +1,4 @@
-import { Lru } from '@tributary/contracts/lru';
+import { LruCache } from '@tributary/contracts/lru-cache';
 
 // Buckets of tenants not seen for a while are forgotten first; a forgotten bucket comes back
 // full, which is what it would have refilled to anyway after burst / rate seconds.
@@ -9,7 +9,7 @@ const TENANTS_TRACKED = 100_000;
  * `burst`; what a token is (an event, a request) is the caller's choice.
  */
 export class RateLimiter {
-  private readonly buckets = new Lru<string, { tokens: number; at: number }>(TENANTS_TRACKED);
+  private readonly buckets = new LruCache<string, { tokens: number; at: number }>(TENANTS_TRACKED);
 
   constructor(readonly ratePerSecond: number, readonly burst: number, private readonly now: () => number = Date.now) {}
 
