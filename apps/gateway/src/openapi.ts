@@ -10,6 +10,7 @@ const operator = [{ bearer: [] }];
 const errors = {
   '401': problemResponse('no or unknown key'),
   '403': problemResponse('the key lacks the role'),
+  '429': problemResponse("over the tenant's rate for this kind of request (reads, or schema and dead-letter actions; per gateway instance); retry after Retry-After seconds"),
 };
 const q = (name: string, description: string, schema: object = { type: 'string' }) => ({ name, in: 'query', required: false, description, schema });
 
@@ -149,7 +150,7 @@ export const openApiDocument = {
           '413': problemResponse('body over 1 MiB, event over 64 KiB, or more than 1000 events'),
           '415': problemResponse('unsupported content type'),
           '422': { description: 'invalid event (problem with errors[]), or a batch where none was accepted', content: { 'application/problem+json': { schema: problem }, 'application/json': { schema: batchResult } } },
-          '429': problemResponse("over the tenant's rate (events/s, per gateway); retry after Retry-After seconds"),
+          '429': problemResponse("over the tenant's rate (events/s, per gateway; every event of the request counts, accepted or rejected); retry after Retry-After seconds"),
           '503': problemResponse('Kafka cannot take the write (broker_unavailable) or Postgres is unavailable (database_unavailable); retry after Retry-After seconds'),
         },
       },
