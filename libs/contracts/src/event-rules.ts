@@ -1,5 +1,5 @@
 import type { FieldError } from './errors';
-import { checkData, RegisteredSchema, SchemaUnusableError } from './tenant-schema';
+import { RegisteredSchema, schemaChecker, SchemaUnusableError } from './tenant-schema';
 
 /**
  * Platform business rules per event type, in code (the tenants' own rules are their JSON
@@ -21,10 +21,10 @@ export function checkRules(type: string, data: unknown, dataPath: string): Field
  * the business rules. A schema that cannot judge data (over its limits or its time budget) refuses
  * the event, naming why: it is the tenant's own schema, so the error is theirs to see.
  */
-export function dataErrors(tenant: string, type: string, schema: RegisteredSchema | undefined, data: unknown, dataPath: string): FieldError[] {
+export async function dataErrors(tenant: string, type: string, schema: RegisteredSchema | undefined, data: unknown, dataPath: string): Promise<FieldError[]> {
   let schemaErrors: FieldError[];
   try {
-    schemaErrors = checkData(tenant, type, schema, data, dataPath);
+    schemaErrors = await schemaChecker.check(tenant, type, schema, data, dataPath);
   } catch (e) {
     if (!(e instanceof SchemaUnusableError)) throw e;
     schemaErrors = [{ path: dataPath, message: e.message }];

@@ -1,7 +1,8 @@
-import Ajv2020, { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
+import Ajv2020 from 'ajv/dist/2020';
 import { RE2JS } from 're2js';
 import type { FieldError } from './errors';
 import { LruCache } from './lru-cache';
+import { SchemaWorker, WorkerBudgets, WorkerResult } from './schema-worker';
 
 /**
  * Tenants' JSON Schemas, safe by construction. A schema is tenant input run on shared
@@ -188,115 +189,110 @@ class RecursiveRef extends Error {
 // One instance only checks schemas against the meta-schema: it compiles none, so it registers none.
 const metaChecker = new Ajv2020({ strict: false, code: { regExp: re2 } });
 
-/** A compiled tenant schema; `overBudget` once one validation took longer than the budget. */
-export interface TenantValidator {
-  validate: ValidateFunction;
-  overBudget: boolean;
-}
-
-/** Compiles a schema that passed `schemaProblems`, each by its own ajv instance: no shared registry. */
-function compile(schema: object): TenantValidator {
-  const ajv = new Ajv2020({ allErrors: true, strict: false, validateSchema: false, addUsedSchema: false, code: { regExp: re2 } });
-  // ajv's uniqueItems compares every pair (and under allErrors runs even when maxItems failed):
-  // this one skips arrays over their maxItems (maxItems reports them) and is linear otherwise.
-  ajv.removeKeyword('uniqueItems');
-  ajv.addKeyword({ keyword: 'uniqueItems', type: 'array', schemaType: 'boolean', errors: true, validate: uniqueItems });
-  return { validate: ajv.compile(schema), overBudget: false };
-}
-
-/** JSON with object keys sorted: equal for JSON values that JSON Schema calls equal. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (isObject(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
-function uniqueItems(wanted: any, data: any, parent?: { maxItems?: unknown }): boolean {
-  const v = uniqueItems as unknown as { errors: Partial<ErrorObject>[] | null };
-  v.errors = null;
-  if (wanted !== true || !Array.isArray(data) || !(typeof parent?.maxItems === "number" && data.length <= parent.maxItems)) return true;
-  const seen = new Map<string, number>();
-  for (let i = 0; i < data.length; i++) {
-    const k = canonical(data[i]);
-    const j = seen.get(k);
-    if (j !== undefined) {
-      v.errors = [{ keyword: 'uniqueItems', message: `must NOT have duplicate items (items ${j} and ${i} are identical)`, params: { i: j, j: i } }];
-      return false;
-    }
-    seen.set(k, i);
-  }
-  return true;
-}
-
-/**
- * Checks a schema a tenant wants to register: the limits, the meta-schema, then a timed compile.
- * Field errors name places in the schema (paths prefixed with `at`); empty when acceptable.
- */
-export function registrationProblems(schema: unknown, at = ''): FieldError[] {
-  const problems = schemaProblems(schema, at);
-  if (problems.length) return problems;
-  if (!metaChecker.validateSchema(schema as object)) {
-    return (metaChecker.errors ?? []).slice(0, SCHEMA_LIMITS.errorsReported).map((e) => ({ path: `${at}${e.instancePath}` || '/', message: e.message ?? 'is invalid' }));
-  }
-  const started = performance.now();
-  try {
-    compile(schema as object);
-  } catch (e) {
-    return [{ path: at || '/', message: `not a valid JSON Schema: ${(e as Error).message}` }];
-  }
-  const ms = performance.now() - started;
-  if (ms > SCHEMA_LIMITS.compileBudgetMs) return [{ path: at || '/', message: `compiling the schema took ${Math.round(ms)} ms; the budget is ${SCHEMA_LIMITS.compileBudgetMs} ms` }];
-  return [];
-}
-
-/** Why a registered schema cannot be used to judge data (its tenant's events get this as their error). */
+/** Why a registered schema cannot judge data (its tenant's events get this as their error). */
 export class SchemaUnusableError extends Error {}
 
-// Invariant: keyed by tenant, type and version, so one tenant's schemas never serve another's events.
-const validators = new LruCache<string, TenantValidator>(1000);
-
-function validatorFor(tenant: string, type: string, s: RegisteredSchema): TenantValidator {
-  const key = `${tenant}\u0000${type}\u0000${s.version}`;
-  let v = validators.get(key);
-  if (!v) {
-    // Schemas stored before these limits (or written around the API) are held to them here.
-    const problems = schemaProblems(s.schema);
-    if (problems.length) throw new SchemaUnusableError(`schema version ${s.version} for '${type}' breaks the platform's limits: ${problems.map((p) => `${p.path || '/'} ${p.message}`).join('; ')}`);
-    try {
-      v = compile(s.schema);
-    } catch (e) {
-      throw new SchemaUnusableError(`schema version ${s.version} for '${type}' does not compile: ${(e as Error).message}`);
-    }
-    validators.set(key, v);
-  }
-  return v;
+interface Pending {
+  key: string;
+  schema: object;
+  data: unknown;
+  resolve: (r: WorkerResult) => void;
 }
-
-const toFieldError = (base: string) => (e: ErrorObject): FieldError => ({
-  path: `${base}${e.instancePath}`,
-  message: e.keyword === 'required' ? `must have property '${(e.params as { missingProperty: string }).missingProperty}'` : e.message ?? 'is invalid',
-});
 
 /**
- * Field errors of `data` against the tenant's schema for its type (empty when valid or when no
- * schema is registered); paths start at `dataPath`, at most SCHEMA_LIMITS.errorsReported of them.
- * Throws SchemaUnusableError when the schema cannot judge data (limits, compile, time budget).
+ * Compiles and runs tenants' schemas off the event loop (one worker thread per process, see
+ * schema-worker.ts), each item under a time budget. Checks made in the same turn of the event loop
+ * go to the worker as one message. A schema version whose compile or validation overran its budget
+ * is remembered and refuses every later event at once, so one schema costs a process at most one
+ * budget.
+ * Invariant: validators are keyed by tenant, type and version, so one tenant's schema never
+ * judges another's events.
  */
-export function checkData(tenant: string, type: string, schema: RegisteredSchema | undefined, data: unknown, dataPath: string): FieldError[] {
-  if (!schema) return [];
-  const v = validatorFor(tenant, type, schema);
-  if (v.overBudget) throw new SchemaUnusableError(`schema version ${schema.version} for '${type}' exceeded the ${SCHEMA_LIMITS.validationBudgetMs} ms validation budget; register a cheaper one`);
-  const started = performance.now();
-  let valid: boolean;
-  try {
-    valid = v.validate(data) as boolean;
-  } catch (e) {
-    throw new SchemaUnusableError(`schema version ${schema.version} for '${type}' failed while validating: ${(e as Error).message}`);
+export class SchemaChecker {
+  private readonly worker: SchemaWorker;
+  private readonly unusable = new LruCache<string, string>(10000);
+  private readonly limitsChecked = new LruCache<string, true>(10000);
+  private batch: Pending[] = [];
+
+  constructor(private readonly budgets: WorkerBudgets = { compileMs: SCHEMA_LIMITS.compileBudgetMs * 2, validateMs: SCHEMA_LIMITS.validationBudgetMs }) {
+    this.worker = new SchemaWorker(budgets, { maxErrors: SCHEMA_LIMITS.errorsReported, capacity: 1000 });
   }
-  const ms = performance.now() - started;
-  if (ms > SCHEMA_LIMITS.validationBudgetMs) {
-    v.overBudget = true;
-    throw new SchemaUnusableError(`validating against schema version ${schema.version} for '${type}' took ${Math.round(ms)} ms; the budget is ${SCHEMA_LIMITS.validationBudgetMs} ms`);
+
+  /**
+   * Checks a schema a tenant wants to register: the limits, the meta-schema, then a compile in the
+   * worker within SCHEMA_LIMITS.compileBudgetMs. Field errors name places in the schema (paths
+   * prefixed with `at`); empty when acceptable.
+   */
+  async registrationProblems(schema: unknown, at = ''): Promise<FieldError[]> {
+    const problems = schemaProblems(schema, at);
+    if (problems.length) return problems;
+    if (!metaChecker.validateSchema(schema as object)) {
+      return (metaChecker.errors ?? []).slice(0, SCHEMA_LIMITS.errorsReported).map((e) => ({ path: `${at}${e.instancePath}` || '/', message: e.message ?? 'is invalid' }));
+    }
+    const budget = SCHEMA_LIMITS.compileBudgetMs;
+    // A thread of its own: a registration never waits behind, or delays, the events being judged.
+    const worker = new SchemaWorker({ compileMs: budget, validateMs: budget }, { maxErrors: 1, capacity: 1 });
+    let reply: { error?: string } | undefined;
+    try {
+      reply = await new Promise((resolve) => void worker.run({ kind: 'compile', schema }, () => resolve(undefined)).then(resolve));
+    } finally {
+      await worker.close();
+    }
+    if (reply === undefined) return [{ path: at || '/', message: `compiling the schema took longer than ${budget} ms, the budget` }];
+    if (reply.error) return [{ path: at || '/', message: `not a valid JSON Schema: ${reply.error}` }];
+    return [];
   }
-  return valid ? [] : (v.validate.errors ?? []).slice(0, SCHEMA_LIMITS.errorsReported).map(toFieldError(dataPath));
+
+  /**
+   * Field errors of `data` against the tenant's schema for its type (empty when valid or when no
+   * schema is registered); paths start at `dataPath`, at most SCHEMA_LIMITS.errorsReported.
+   * Rejects with SchemaUnusableError when the schema cannot judge data (limits, compile, budget).
+   */
+  async check(tenant: string, type: string, schema: RegisteredSchema | undefined, data: unknown, dataPath: string): Promise<FieldError[]> {
+    if (!schema) return [];
+    const key = `${tenant}\u0000${type}\u0000${schema.version}`;
+    const what = `schema version ${schema.version} for '${type}'`;
+    if (!this.limitsChecked.get(key)) {
+      // Schemas stored before these limits (or written around the API) are held to them here.
+      const problems = schemaProblems(schema.schema);
+      if (problems.length) this.unusable.set(key, `breaks the platform's limits: ${problems.map((p) => `${p.path || '/'} ${p.message}`).join('; ')}`);
+      this.limitsChecked.set(key, true);
+    }
+    const known = this.unusable.get(key);
+    if (known) throw new SchemaUnusableError(`${what} ${known}`);
+    const r = await new Promise<WorkerResult>((resolve) => {
+      if (this.batch.length === 0) setImmediate(() => this.flush());
+      this.batch.push({ key, schema: schema.schema, data, resolve });
+    });
+    if (r === null) return [];
+    if ('unusable' in r) {
+      this.unusable.set(key, r.unusable);
+      throw new SchemaUnusableError(`${what} ${r.unusable}`);
+    }
+    return r.errors.map((e) => ({ path: `${dataPath}${e.path}`, message: e.message }));
+  }
+
+  private flush(items: Pending[] = this.batch): void {
+    if (items === this.batch) this.batch = [];
+    if (items.length === 0) return;
+    const schemas: Record<string, object> = {};
+    for (const it of items) schemas[it.key] = it.schema;
+    void this.worker
+      .run({ kind: 'validate', schemas, items: items.map((it) => ({ key: it.key, data: it.data })) }, (index, phase, why) => {
+        // The thread was ended on `index`: that item's schema is unusable; the others go again.
+        const culprit = items[index];
+        if (culprit) culprit.resolve({ unusable: why });
+        const rest = items.filter((_, i) => i !== index);
+        if (rest.length === items.length) for (const it of rest) it.resolve({ unusable: why });
+        else this.flush(rest);
+      })
+      .then((reply: { results: WorkerResult[] }) => reply.results.forEach((r, i) => items[i].resolve(r)));
+  }
+
+  close(): Promise<void> {
+    return this.worker.close();
+  }
 }
+
+/** The process's checker: its worker thread starts on first use. */
+export const schemaChecker = new SchemaChecker();

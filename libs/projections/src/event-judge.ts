@@ -1,5 +1,6 @@
 import { checkRules } from '@tributary/contracts/event-rules';
-import { checkData } from '@tributary/contracts/tenant-schema';
+import type { FieldError } from '@tributary/contracts/errors';
+import { schemaChecker } from '@tributary/contracts/tenant-schema';
 import type { AppendedEvent, Judge } from '@tributary/store/event-store.writer';
 import type { SchemasRepository } from '@tributary/store/schemas.repository';
 import { handles, ProjectedEvent, Projection } from './projection';
@@ -30,9 +31,9 @@ export function eventJudge(schemas: SchemasRepository, projections: readonly Pro
   return async (e, db) => {
     const { tenant, type, data } = e.envelope;
     const schema = await schemas.get(tenant, type, db);
-    let errors;
+    let errors: FieldError[];
     try {
-      errors = checkData(tenant, type, schema, data, '/data');
+      errors = await schemaChecker.check(tenant, type, schema, data, '/data');
     } catch (err) {
       return { ok: false, stage: 'schema', error: (err as Error).message };
     }

@@ -100,13 +100,18 @@ export async function appendEvents(db: PoolClient, batch: IncomingEvent[], judge
   // 3. Decide each event's fate in log order.
   const statuses: { e: IncomingEvent; status: Status; sequence: number | null }[] = [];
   const deadLettered: AppendResult['deadLettered'] = [];
+  const streamOf = (e: IncomingEvent) => (e.envelope.subject === null ? undefined : streams.get(key2(e.envelope.tenant, e.envelope.subject)));
+  // Judged together, not one await per event: the judges' schema checks then go to the schema
+  // worker as one message. An event of a stream blocked before this batch is parked unjudged.
+  const judged = fresh.filter((e) => streamOf(e)?.blockedBy == null);
+  const verdicts = new Map(await Promise.all(judged.map(async (e) => [e, await judge(e, db)] as const)));
   for (const e of fresh) {
-    const stream = e.envelope.subject === null ? undefined : streams.get(key2(e.envelope.tenant, e.envelope.subject));
+    const stream = streamOf(e);
     if (stream && (stream.blockedBy !== null || stream.newlyBlocked)) {
       statuses.push({ e, status: 'parked', sequence: null });
       continue;
     }
-    const verdict = await judge(e, db);
+    const verdict = verdicts.get(e)!;
     if (!verdict.ok) {
       deadLettered.push({ event: e, stage: verdict.stage, error: verdict.error });
       statuses.push({ e, status: 'dead_lettered', sequence: null });

@@ -63,7 +63,7 @@ export class IngestService {
   private async validate(tenant: string, raw: unknown, path: string, cloudEvents: boolean): Promise<Validated> {
     const v = validateEvent(raw, path, { cloudEvents });
     if (!v.ok) return v;
-    const errors = dataErrors(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`);
+    const errors = await dataErrors(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`);
     return errors.length ? { ok: false, errors } : v;
   }
 
@@ -109,14 +109,16 @@ export class IngestService {
     const results: ItemResult[] = [];
     const envelopes: EventEnvelope[] = [];
 
+    // All at once: the events' schema checks go to the schema worker together.
+    const validated = await Promise.all(decoded.items.map((item) => (item.bytes > INGEST_LIMITS.eventBytes ? null : this.validate(tenant, item.raw, item.path, decoded.cloudEvents))));
     for (const [index, item] of decoded.items.entries()) {
-      if (item.bytes > INGEST_LIMITS.eventBytes) {
+      const v = validated[index];
+      if (v === null) {
         const message = `event is ${item.bytes} bytes; the limit is ${INGEST_LIMITS.eventBytes}`;
         if (!decoded.batch) throw new TributaryError(ErrorCode.EventTooLarge, message);
         results.push({ index, status: 'rejected', error: { code: ErrorCode.EventTooLarge, message } });
         continue;
       }
-      const v = await this.validate(tenant, item.raw, item.path, decoded.cloudEvents);
       if (!v.ok) {
         if (!decoded.batch) throw new TributaryError(ErrorCode.ValidationFailed, v.errors.map((e) => `${e.path} ${e.message}`).join('; '), v.errors);
         const id = (item.raw as { id?: unknown })?.id;
