@@ -74,7 +74,7 @@ Send an event, then read it back:
   curl -s $url/v1/events/order-1-created -H "Authorization: Bearer $key"
 
 ${OTEL_EXPORTER_OTLP_ENDPOINT:+Traces: http://127.0.0.1:16686 (Jaeger query API; search service tributary-processor, tag tributary.event_id=<id>)
-}Metrics: $url/metrics and http://127.0.0.1:${PROCESSOR_PORT:-8081}/metrics
+}Metrics: http://127.0.0.1:${OPS_PORT:-9464}/metrics and http://127.0.0.1:${PROCESSOR_PORT:-8081}/metrics
 Logs: $RUN/logs/. Ctrl-C stops the apps; 'npm run infra:down' stops Kafka and Postgres.
 MSG
 wait -n "${pids[@]}"

@@ -12,7 +12,7 @@ import { EventProducer } from '@tributary/kafka/event-producer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { inSpan, SpanKind, traceHeaders } from '@tributary/observability/tracing';
 import { GATEWAY_CONFIG } from '../tokens';
-import { RateLimiter } from './rate-limiter';
+import { TenantLimits } from '../http/tenant-limits';
 
 export type ItemResult =
   | { index: number; id: string; status: 'accepted' }
@@ -22,28 +22,41 @@ export type IngestAnswer =
   | { status: 202; body: { id: string; status: 'accepted' } }
   | { status: 202 | 422; body: { accepted: number; rejected: number; results: ItemResult[] } };
 
+/**
+ * Ingest's rate limit, in events, is taken before the work it pays for: one token when the
+ * request arrives (ingest.http.ts, before the body is read: the least a request can carry), the
+ * rest as soon as the body is parsed and the number of events is known, before validation, schema
+ * lookups and the produce. Every event pays, accepted or rejected: a tenant sending invalid
+ * events spends its own rate, not the gateway's CPU.
+ */
 @Injectable()
 export class IngestService {
-  private readonly limiter: RateLimiter;
-
   constructor(
     private readonly producer: EventProducer,
     private readonly schemas: SchemasRepository,
+    private readonly limits: TenantLimits,
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
-  ) {
-    this.limiter = new RateLimiter(cfg.tenantRate, cfg.tenantBurst);
-  }
+  ) {}
 
+  // Keyed by the metric label, not the tenant: at most TRIBUTARY_METRICS_TENANTS + 1 entries.
   private readonly accepted = new Map<string, Counter.Internal>();
 
   /** The accepted-events counter of a tenant, its label child looked up once. */
   private acceptedCounter(tenant: string): Counter.Internal {
-    let c = this.accepted.get(tenant);
-    if (!c) {
-      if (this.accepted.size >= 10000) this.accepted.clear();
-      this.accepted.set(tenant, (c = metrics.eventsAccepted.labels({ tenant: tenantLabel(tenant) })));
-    }
+    const label = tenantLabel(tenant);
+    let c = this.accepted.get(label);
+    if (!c) this.accepted.set(label, (c = metrics.eventsAccepted.labels({ tenant: label })));
     return c;
+  }
+
+  /** The request's first token, taken from the headers alone; throws 429. */
+  admit(tenant: string): void {
+    try {
+      this.limits.take('ingest', tenant, 1);
+    } catch (e) {
+      metrics.eventsRejected.inc({ tenant: tenantLabel(tenant), reason: ErrorCode.RateLimited });
+      throw e;
+    }
   }
 
   /** Envelope rules, the tenant's JSON Schema for the type (cached), then the platform's business rules; with field paths. */
@@ -90,6 +103,8 @@ export class IngestService {
 
   private async decodeValidatePublish(tenant: string, headers: Record<string, string | string[] | undefined>, body: Buffer): Promise<IngestAnswer> {
     const decoded = decodeIngest(headers, body);
+    // admit() took the first event's token; every further event pays before it is validated.
+    if (decoded.items.length > 1) this.limits.take('ingest', tenant, decoded.items.length - 1);
     const receivedAt = new Date().toISOString();
     const results: ItemResult[] = [];
     const envelopes: EventEnvelope[] = [];
@@ -136,13 +151,7 @@ export class IngestService {
       results.push({ index, id: envelope.id, status: 'accepted' });
     }
 
-    if (envelopes.length > 0) {
-      const wait = this.limiter.take(tenant, envelopes.length);
-      if (wait > 0) {
-        throw new TributaryError(ErrorCode.RateLimited, `tenant '${tenant}' is over its rate of ${this.cfg.tenantRate} events/s; retry in ${wait} s`, [], wait);
-      }
-      await this.publish(tenant, envelopes);
-    }
+    if (envelopes.length > 0) await this.publish(tenant, envelopes);
 
     if (!decoded.batch) return { status: 202, body: { id: envelopes[0].id, status: 'accepted' } };
     const accepted = envelopes.length;
