@@ -69,6 +69,10 @@ export class Platform {
   db!: Pool;
   private gateway?: ChildProcess;
   private readonly processors: (ChildProcess | undefined)[] = [];
+  /** Apps that exited without the test asking (a crash): `stop` fails the file with them. */
+  private readonly unexpectedExits: string[] = [];
+  /** Children the test is stopping or killing on purpose. */
+  private readonly stopping = new WeakSet<ChildProcess>();
 
   /** Process ids of the running apps (the bench measures their CPU). */
   pids(): { gateway: number[]; processors: number[] } {
@@ -113,10 +117,36 @@ export class Platform {
 
   private spawnApp(app: 'gateway' | 'processor', logName: string, extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
     const log = fs.openSync(path.join(LOGS, `${this.name}-${logName}.log`), 'a');
-    return spawn(process.execPath, [...nodeArgs, path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, `dist/apps/${app}/src/main.js`)], { env: this.env(extra), stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    child.once('exit', (code, signal) => {
+      if (!this.stopping.has(child)) this.unexpectedExits.push(`${logName} (pid ${child.pid}) exited by itself with ${signal ?? `code ${code}`}; see .cache/test-logs/${this.name}-${logName}.log`);
+    });
+    return child;
+  }
+
+  /** Sends `signal` to a child the test means to stop; throws when it is not running (the test would prove nothing). */
+  private signal(child: ChildProcess | undefined, what: string, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} is not running: nothing to ${signal}${child ? ` (it exited with ${child.signalCode ?? `code ${child.exitCode}`})` : ''}`);
+    }
+    this.stopping.add(child);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, sig) => r({ code, signal: sig })));
+    child.kill(signal);
+    return exited;
+  }
+
+  /** Resolves once processor `i` answers /health/ready with 200 (its consumer loop runs). */
+  async processorReady(i: number, timeoutMs = 60000): Promise<void> {
+    await waitFor(`processor ${i} ready`, async () => {
+      const child = this.processors[i];
+      if (!child || child.exitCode !== null) throw new Error(`processor ${i} is not running; see .cache/test-logs/${this.name}-processor-${i}.log`);
+      return (await fetch(`${this.processorUrls[i]}/health/ready`)).status === 200;
+    }, timeoutMs, 200);
   }
 
   async startGateway(nodeArgs: string[] = []): Promise<void> {
+    if (this.gateway && this.gateway.exitCode === null && this.gateway.signalCode === null) throw new Error('the gateway is already running');
     const port = await freePort();
     const opsPort = await freePort();
     this.url = `http://127.0.0.1:${port}`;
@@ -132,12 +162,8 @@ export class Platform {
 
   /** SIGTERM to the gateway (it drains in-flight requests), then a new one on a new port. */
   async restartGateway(): Promise<void> {
-    const gw = this.gateway;
-    if (gw && gw.exitCode === null) {
-      const exited = new Promise((r) => gw.once('exit', r));
-      gw.kill('SIGTERM');
-      await exited;
-    }
+    const { code } = await this.signal(this.gateway, 'the gateway', 'SIGTERM');
+    if (code !== 0) throw new Error(`the gateway exited with ${code} after SIGTERM (expected 0)`);
     await this.startGateway();
   }
 
@@ -148,19 +174,17 @@ export class Platform {
    * `nodeArgs` go to node itself (the bench's --cpu-prof, which NODE_OPTIONS does not accept).
    */
   async startProcessor(i = this.processors.length, nodeArgs: string[] = []): Promise<number> {
+    const old = this.processors[i];
+    if (old && old.exitCode === null && old.signalCode === null) throw new Error(`processor ${i} is already running`);
     const port = await freePort();
     this.processorUrls[i] = `http://127.0.0.1:${port}`;
     this.processors[i] = this.spawnApp('processor', `processor-${i}`, { PROCESSOR_PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
     return i;
   }
 
-  /** kill -9: no drain, no commit, no goodbye to the group. */
+  /** kill -9: no drain, no commit, no goodbye to the group. Throws when processor `i` is not running. */
   async killProcessor(i: number): Promise<void> {
-    const p = this.processors[i];
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await exited;
+    await this.signal(this.processors[i], `processor ${i}`, 'SIGKILL');
     this.processors[i] = undefined;
   }
 
@@ -213,21 +237,42 @@ export class Platform {
     }
   }
 
-  /** SIGTERM: the graceful path. Resolves with the exit code. */
+  /** SIGTERM: the graceful path. Resolves with the exit code; throws when processor `i` is not running. */
   async terminateProcessor(i: number): Promise<number | null> {
-    const p = this.processors[i];
-    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-    p.kill('SIGTERM');
-    const code = await exited;
+    const { code } = await this.signal(this.processors[i], `processor ${i}`, 'SIGTERM');
     this.processors[i] = undefined;
     return code;
   }
 
+  /** SIGTERM to the gateway; resolves with its exit code once it is gone. Throws when it is not running. */
+  async terminateGateway(): Promise<number | null> {
+    const { code } = await this.signal(this.gateway, 'the gateway', 'SIGTERM');
+    this.gateway = undefined;
+    return code;
+  }
+
+  /** The gateway's process id (to watch it drain). */
+  gatewayPid(): number | undefined {
+    return this.gateway?.exitCode === null ? this.gateway.pid : undefined;
+  }
+
+  /**
+   * SIGTERM to every app still running, then the schema is dropped. Fails when an app had exited
+   * by itself during the file (a crash nobody asked for) or did not exit 0 on SIGTERM.
+   */
   async stop(): Promise<void> {
-    const all = [this.gateway, ...this.processors].filter((p): p is ChildProcess => !!p && p.exitCode === null);
-    await Promise.all(all.map((p) => new Promise((r) => { p.once('exit', r); p.kill('SIGTERM'); setTimeout(() => p.kill('SIGKILL'), 10000).unref(); })));
+    const apps: [string, ChildProcess | undefined][] = [['gateway', this.gateway], ...this.processors.map((c, i): [string, ChildProcess | undefined] => [`processor ${i}`, c])];
+    const running = apps.filter((a): a is [string, ChildProcess] => !!a[1] && a[1].exitCode === null && a[1].signalCode === null);
+    const bad: string[] = [];
+    await Promise.all(running.map(async ([what, child]) => {
+      const forced = setTimeout(() => child.kill('SIGKILL'), 30000);
+      const { code, signal } = await this.signal(child, what, 'SIGTERM');
+      clearTimeout(forced);
+      if (code !== 0) bad.push(`${what} exited with ${signal ?? `code ${code}`} on SIGTERM`);
+    }));
     await this.db?.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`).catch(() => undefined);
     await this.db?.end();
+    const problems = [...this.unexpectedExits, ...bad];
+    if (problems.length) throw new Error(`apps of ${this.name} did not behave:\n  ${problems.join('\n  ')}`);
   }
 }

@@ -266,7 +266,9 @@ function messagingAttributes(topic: string, partition: number) {
 
 /**
  * One CONSUMER span per event as a child of the ingest request's context (carried in the Kafka
- * headers), with the event store write under it, so one trace shows HTTP → produce → process → SQL.
+ * headers), so one trace shows HTTP → produce → process. Under it, an INTERNAL `event store write`
+ * span marks when the batch transaction wrote the events (it is not a SQL call: the batch's real
+ * `pg` client spans, COPY and INSERTs, sit under the batch span, linked from every event span).
  * The times are those of the batch transaction the event was applied in.
  */
 function traceEvents(topic: string, appended: AppendedEvent[], batchSpan: Span, started: Date, write: Window, committed: Date): void {
@@ -292,11 +294,11 @@ function traceEvents(topic: string, appended: AppendedEvent[], batchSpan: Span, 
     );
     tracer()
       .startSpan(
-        'INSERT events',
+        'event store write',
         {
-          kind: SpanKind.CLIENT,
+          kind: SpanKind.INTERNAL,
           startTime: write.start,
-          attributes: { 'db.system.name': 'postgresql', 'db.system': 'postgresql', 'db.operation.name': 'INSERT', 'db.collection.name': 'events', 'tributary.event_id': e.envelope.id },
+          attributes: { 'tributary.event_id': e.envelope.id, 'tributary.batch_span_id': batchSpan.spanContext().spanId },
         },
         trace.setSpan(parent, span),
       )
