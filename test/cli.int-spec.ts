@@ -32,6 +32,24 @@ describe('tributary CLI: tenants and keys', () => {
     expect(noTenant.code).toBe(3);
   });
 
+  it('--dry-run checks like the real run and writes nothing', async () => {
+    const t = await cli('tenants', 'create', 'dry-co', '--dry-run', '--json');
+    expect(t.code).toBe(0);
+    expect(JSON.parse(t.out)).toEqual({ dryRun: true, id: 'dry-co', name: 'dry-co' });
+    expect((await p.db.query(`SELECT count(*)::int AS n FROM tenants WHERE id = 'dry-co'`)).rows[0].n).toBe(0);
+    // A key for a tenant that a dry run did not create is refused as for any unknown tenant.
+    expect((await cli('keys', 'create', '--tenant', 'dry-co', '--roles', 'read', '--dry-run')).code).toBe(3);
+    expect((await cli('tenants', 'create', 'BAD id', '--dry-run')).code).toBe(2);
+
+    expect((await cli('tenants', 'create', 'dry-co')).code).toBe(0);
+    expect((await cli('tenants', 'create', 'dry-co', '--dry-run')).code).toBe(3);
+    const k = await cli('keys', 'create', '--tenant', 'dry-co', '--roles', 'ingest,read,read', '--dry-run');
+    expect(k.code).toBe(0);
+    expect(k.out).toBe('dry run: would create a key for dry-co (ingest,read)\n');
+    expect((await cli('keys', 'create', '--tenant', 'dry-co', '--roles', 'root', '--dry-run')).code).toBe(2);
+    expect((await p.db.query(`SELECT count(*)::int AS n FROM api_keys WHERE tenant_id = 'dry-co'`)).rows[0].n).toBe(0);
+  });
+
   it('prints help with examples', async () => {
     const h = await cli('keys', 'create', '--help');
     expect(h.code).toBe(0);

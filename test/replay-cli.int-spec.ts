@@ -8,15 +8,19 @@ describe('tributary CLI: projections, rebuild, backfill and reset help and outpu
   beforeAll(() => p.start({ processors: 0 }));
   afterAll(() => p.stop());
 
+  // Each example is a whole command line (not a word of the usage line, which help always prints).
   it.each([
     ['rebuild', 'tributary rebuild counts --tenant acme'],
     ['backfill', 'tributary backfill events.ndjson --tenant acme'],
     ['reset', 'tributary reset --group tributary-processor --to-earliest --dry-run'],
-    ['projections', 'list'],
+    ['projections list', 'tributary projections list --json'],
   ])('%s --help exits 0 with examples', async (cmd, example) => {
-    const h = await p.cli(cmd, '--help');
+    const h = await p.cli(...cmd.split(' '), '--help');
     expect(h.code).toBe(0);
-    expect(h.out.replace(/\s+/g, ' ')).toContain(example);
+    expect(h.out).toContain(`Usage: tributary ${cmd}`);
+    const folded = h.out.replace(/\s+/g, ' ');
+    expect(folded).toContain('Example');
+    expect(folded.slice(folded.indexOf('Example'))).toContain(example);
   });
 
   it('projections list prints a table, or JSON with --json', async () => {

@@ -3,7 +3,7 @@ import { ROLES, Role } from '@tributary/auth/api-keys';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
 import { fail, print } from './output';
 
-interface Opts { tenant?: string; roles?: string[]; name?: string; json?: boolean }
+interface Opts { tenant?: string; roles?: string[]; name?: string; json?: boolean; dryRun?: boolean }
 
 @SubCommand({
   name: 'create',
@@ -20,6 +20,11 @@ export class KeysCreateCommand extends CommandRunner {
     const bad = roles.filter((r) => !ROLES.includes(r as Role));
     if (roles.length === 0 || bad.length) fail(`--roles must list some of ${ROLES.join(',')}${bad.length ? ` (unknown: ${bad.join(',')})` : ''}`, 2);
     if (!(await this.tenants.exists(opts.tenant))) fail(`tenant '${opts.tenant}' does not exist`, 3);
+    if (opts.dryRun) {
+      const unique = [...new Set(roles)];
+      print(opts.json, { dryRun: true, tenant: opts.tenant, roles: unique, name: opts.name ?? null }, `dry run: would create a key for ${opts.tenant} (${unique.join(',')})`);
+      return;
+    }
     const k = await this.tenants.createKey(opts.tenant, [...new Set(roles as Role[])], opts.name ?? null);
     print(opts.json, { ...k, tenant: opts.tenant }, `key ${k.id} for ${opts.tenant} (${k.roles.join(',')}):\n${k.key}`);
   }
@@ -35,6 +40,9 @@ export class KeysCreateCommand extends CommandRunner {
 
   @Option({ flags: '--json', description: 'print JSON' })
   parseJson() { return true; }
+
+  @Option({ flags: '--dry-run', description: 'check the tenant and roles; create no key' })
+  parseDryRun() { return true; }
 }
 
 @Command({ name: 'keys', description: 'Manage API keys', subCommands: [KeysCreateCommand] })

@@ -3,7 +3,7 @@ import { TenantsRepository } from '@tributary/store/tenants.repository';
 import { TENANT_ID } from '@tributary/contracts/tenant';
 import { fail, print } from './output';
 
-interface Opts { name?: string; json?: boolean }
+interface Opts { name?: string; json?: boolean; dryRun?: boolean }
 
 @SubCommand({
   name: 'create',
@@ -17,6 +17,12 @@ export class TenantsCreateCommand extends CommandRunner {
 
   async run([id]: string[], opts: Opts): Promise<void> {
     if (!TENANT_ID.test(id)) fail(`tenant id '${id}' must match ${TENANT_ID}`, 2);
+    if (opts.dryRun) {
+      // The same refusals as the real run (bad id 2, existing tenant 3), nothing written.
+      if (await this.tenants.exists(id)) fail(`tenant '${id}' already exists`, 3);
+      print(opts.json, { dryRun: true, id, name: opts.name ?? id }, `dry run: would create tenant ${id}`);
+      return;
+    }
     const t = await this.tenants.create(id, opts.name ?? id);
     if (!t) fail(`tenant '${id}' already exists`, 3);
     print(opts.json, t, `created tenant ${t.id}`);
@@ -27,6 +33,9 @@ export class TenantsCreateCommand extends CommandRunner {
 
   @Option({ flags: '--json', description: 'print JSON' })
   parseJson() { return true; }
+
+  @Option({ flags: '--dry-run', description: 'check the id and that it is free; create nothing' })
+  parseDryRun() { return true; }
 }
 
 @Command({ name: 'tenants', description: 'Manage tenants', subCommands: [TenantsCreateCommand] })
