@@ -1,4 +1,5 @@
 import { execFile } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
 import { ROOT } from './harness/platform';
@@ -29,15 +30,27 @@ describe('bench smoke', () => {
     ]) {
       expect(names).toContain(expected);
     }
-    // Where the CPU goes, per event, by component (Linux /proc).
+    // The options were honoured: the size asked for, one run of each side per figure.
+    expect(result.settings).toMatchObject({ events: 1200, runs: 1 });
+    // Where the CPU goes, per event, by component (Linux /proc). Postgres's share of 1,200 events
+    // is a few 1/100 s ticks, possibly none: reported, and only required to be a measurement.
     const processing = result.figures.find((f: { name: string }) => f.name === 'process');
     expect(processing.extra['cpu.processor.usPerEvent']).toBeGreaterThan(0);
-    expect(processing.extra['cpu.postgres.usPerEvent']).toBeGreaterThan(0);
-    expect(processing.extra['cpu.reference.postgres.usPerEvent']).toBeGreaterThan(0);
+    for (const k of ['cpu.postgres.usPerEvent', 'cpu.reference.postgres.usPerEvent']) {
+      expect(Number.isFinite(processing.extra[k])).toBe(true);
+      expect(processing.extra[k]).toBeGreaterThanOrEqual(0);
+    }
+    process.stderr.write(`bench smoke, process CPU µs/event: ${JSON.stringify(processing.extra)}\n`);
     for (const f of result.figures) {
+      expect(f.runs.ours).toHaveLength(1);
+      expect(f.runs.reference).toHaveLength(1);
       expect(f.ours).toBeGreaterThan(0);
       expect(f.reference).toBeGreaterThan(0);
-      expect(f.ratio).toBeCloseTo(f.runs.ours[0] / f.runs.reference[0], 2);
+      if (/p99/.test(f.name)) expect(f.unit).toBe('ms');
     }
+    // The same result is kept in bench/results/ (docs/performance.md is built from those files).
+    const kept = fs.readdirSync(path.join(ROOT, 'bench/results')).map((n) => path.join(ROOT, 'bench/results', n)).filter((f) => f.endsWith('.json'));
+    const saved = kept.map((f) => JSON.parse(fs.readFileSync(f, 'utf8'))).find((r) => r.at === result.at);
+    expect(saved).toEqual(result);
   }, 300000);
 });

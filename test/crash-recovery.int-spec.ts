@@ -9,6 +9,9 @@ const TOTAL = Number(process.env.CRASH_EVENTS ?? 100_000);
 const TENANTS = ['alpha', 'beta', 'gamma'];
 const SUBJECTS_PER_TENANT = 200;
 const BATCH = 1000;
+// The test's own limit and its waits' from its size: ~2 ms per event posted and applied on this
+// shared 2-core machine, three times over, plus start-up (100,000 events: 12 minutes).
+const TIMEOUT = 120_000 + TOTAL * 6;
 
 interface Sent { tenant: string; id: string; type: string; subject: string; time: string }
 
@@ -34,7 +37,7 @@ describe('crash recovery: a processor joining and kill -9 of processors mid-run'
   beforeAll(async () => {
     await p.start({ processors: 2 });
     for (const t of TENANTS) keys[t] = await p.tenant(t);
-  });
+  }, 180_000);
   afterAll(() => p.stop());
 
   const stored = async () => (await p.db.query(`SELECT count(*)::int AS n FROM events`)).rows[0].n as number;
@@ -53,18 +56,18 @@ describe('crash recovery: a processor joining and kill -9 of processors mid-run'
     };
     const chaos = (async () => {
       // A processor joining under load (cooperative rebalance), then two kill -9s.
-      await waitFor('15% stored', async () => (await stored()) >= TOTAL * 0.15, 300000, 50);
+      await waitFor('15% stored', async () => (await stored()) >= TOTAL * 0.15, TIMEOUT, 50);
       await p.startProcessor(2);
-      await waitFor('30% stored', async () => (await stored()) >= TOTAL * 0.3, 300000, 50);
+      await waitFor('30% stored', async () => (await stored()) >= TOTAL * 0.3, TIMEOUT, 50);
       await p.killProcessor(0);
       await p.startProcessor(0);
-      await waitFor('60% stored', async () => (await stored()) >= TOTAL * 0.6, 300000, 50);
+      await waitFor('60% stored', async () => (await stored()) >= TOTAL * 0.6, TIMEOUT, 50);
       await p.killProcessor(1);
       await new Promise((r) => setTimeout(r, 500));
       await p.startProcessor(1);
     })();
     await Promise.all([...TENANTS.map(send), chaos]);
-    await waitFor('every event stored', async () => (await stored()) === TOTAL, 300000, 200);
+    await waitFor('every event stored', async () => (await stored()) === TOTAL, TIMEOUT, 200);
 
     // Exactly once: as many rows as ids, none counted as duplicate (a replayed batch is skipped, not re-applied).
     const ids = await p.db.query(`SELECT count(DISTINCT (tenant_id, event_id))::int AS n FROM events`);
@@ -105,5 +108,5 @@ describe('crash recovery: a processor joining and kill -9 of processors mid-run'
     for (const e of events) sentCounts.set(`${e.tenant}|${e.type}|${e.time}`, (sentCounts.get(`${e.tenant}|${e.type}|${e.time}`) ?? 0) + 1);
     const projected = await p.db.query<{ k: string; count: string }>(`SELECT tenant_id || '|' || type || '|' || to_char(bucket, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS k, count FROM event_counts`);
     expect(new Map(projected.rows.map((r) => [r.k, Number(r.count)]))).toEqual(sentCounts);
-  });
+  }, TIMEOUT);
 });

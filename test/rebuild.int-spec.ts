@@ -123,9 +123,25 @@ describe('tributary rebuild: a new projection version built beside the live one,
       }
       await Promise.all(inflight);
     })();
+    // Each read's counts against recounts of the event store just before and just after it: the
+    // read's snapshot lies between the two and counts only grow, so every bucket must lie between
+    // them. An empty, partial (or doubled) table served during the build or the swap fails this.
+    const recountAcme = async () =>
+      new Map((await p.db.query(`SELECT date_trunc('hour', time) AS h, type, count(*)::int AS n FROM events WHERE tenant_id = 'acme' AND status = 'processed' GROUP BY 1, 2`)).rows.map((r) => [`${r.h.toISOString()}/${r.type}`, r.n as number]));
+    const wrongReads: string[] = [];
     const reader = (async () => {
       while (!stop) {
-        reads.push((await p.request('GET', '/v1/stats/counts?bucket=hour', { key: acme })).status);
+        const before = await recountAcme();
+        const r = await p.request('GET', '/v1/stats/counts?bucket=hour', { key: acme });
+        const after = await recountAcme();
+        reads.push(r.status);
+        if (r.status === 200) {
+          const got = new Map<string, number>((r.body.series as { time: string; type: string; count: number }[]).map((x) => [`${x.time}/${x.type}`, x.count]));
+          for (const k of new Set([...before.keys(), ...after.keys(), ...got.keys()])) {
+            const [lo, n, hi] = [before.get(k) ?? 0, got.get(k) ?? 0, after.get(k) ?? 0];
+            if (n < lo || n > hi) wrongReads.push(`${k}: read ${n}, store ${lo}..${hi}`);
+          }
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
@@ -176,6 +192,8 @@ describe('tributary rebuild: a new projection version built beside the live one,
     expect(failures).toEqual([]);
     expect(reads.length).toBeGreaterThan(0);
     expect(reads.filter((s) => s !== 200)).toEqual([]);
+    expect(wrongReads.slice(0, 10)).toEqual([]);
+    process.stderr.write(`rebuild: ${reads.length} reads during the rebuild and swap, each checked against the store\n`);
     const [after, expected] = [await table(), await recount()];
     expect(after.length).toBe(expected.length);
     expect(after).toEqual(expected);

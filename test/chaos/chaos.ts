@@ -3,6 +3,7 @@ import { EventProducer } from '../../libs/kafka/src/event-producer';
 import { createKafka } from '../../libs/kafka/src/kafka-client';
 import { Platform, waitFor } from '../harness/platform';
 import { PrivateInfra } from '../harness/private-infra';
+import { seededRandom } from './random';
 
 /**
  * The chaos run behind `npm run chaos` and its short version in `npm test`: three Kafka brokers
@@ -25,11 +26,18 @@ export interface ChaosOptions {
   killEveryMs: number;
   concurrency: number;
   batchSize: number;
+  /** Seeds every random choice of the run (printed at its start and in its result line). */
+  seed: number;
+  /** Longest a client keeps retrying one batch (or the poison producer one event) before the run fails. */
+  retryForMs?: number;
   log: (line: string) => void;
 }
 
 export interface ChaosResult {
+  seed: number;
   accepted: number;
+  /** Rows in the event store that no client was answered 202 for (nor a poison event): must be 0. */
+  unexpected: number;
   stored: number;
   lost: number;
   duplicated: number;
@@ -81,6 +89,9 @@ function plan(o: ChaosOptions): Planned[][] {
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
+  const random = seededRandom(o.seed);
+  const retryForMs = o.retryForMs ?? 5 * 60_000;
+  o.log(`seed=${o.seed} (repeat the random choices with --seed ${o.seed})`);
   const faults: string[] = [];
   const faultErrors: string[] = [];
   const errorsByStatus: Record<string, number> = {};
@@ -121,8 +132,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     let clientRetries = 0;
     let resent = 0;
 
-    /** POSTs one batch until it gets 202, as a client does: same ids on every attempt. */
+    /** POSTs one batch until it gets 202, as a client does: same ids on every attempt; gives up after retryForMs. */
     const send = async (tenant: string, batch: Planned[]) => {
+      const giveUpAt = Date.now() + retryForMs;
       for (let attempt = 1; ; attempt++) {
         let status = 0;
         let detail = '';
@@ -138,7 +150,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         clientRetries++;
         errorsByStatus[status] = (errorsByStatus[status] ?? 0) + 1;
         if (attempt % 20 === 0) o.log(`batch still failing after ${attempt} attempts: ${status} ${detail}`);
-        await sleep(100 + Math.random() * 400);
+        if (Date.now() > giveUpAt) throw new Error(`a batch got no 202 for ${retryForMs} ms (${attempt} attempts), last: ${status} ${detail}`);
+        await sleep(100 + random() * 400);
       }
     };
 
@@ -157,7 +170,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           if (batch.length === 0) return;
           await send(tenant, batch);
           for (const e of batch) accepted.add(`${tenant}/${e.id}`);
-          if (Math.random() < o.retryShare) {
+          if (random() < o.retryShare) {
             await send(tenant, batch); // the client retry: every id again
             resent += batch.length;
           }
@@ -170,11 +183,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
             await flush();
             const now = new Date().toISOString();
             const envelope: EventEnvelope = { specversion: '1.0', id: e.id, tenant, type: e.body.type, source: '/chaos', subject: e.subject, time: now, receivedAt: now, datacontenttype: 'application/json', data: e.body.data, partitionkey: e.subject, extensions: {} };
-            for (;;) {
+            for (const giveUpAt = Date.now() + retryForMs; ; ) {
               try {
                 await poisonProducer.publish([envelope]);
                 break;
-              } catch {
+              } catch (err) {
+                if (Date.now() > giveUpAt) throw new Error(`the poison event ${e.id} could not be produced for ${retryForMs} ms: ${(err as Error).message}`);
                 await sleep(500);
               }
             }
@@ -211,9 +225,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         }
         const due = kills === 0 ? progress() >= 0.1 : Date.now() >= nextKill;
         if (due) {
-          const i = Math.floor(Math.random() * o.processors);
+          const i = Math.floor(random() * o.processors);
           fault(`kill -9 processor ${i}`);
-          await p.killProcessor(i);
+          // Throws when the processor is not running (it died by itself): a fault error, not a kill.
+          await p.killProcessor(i).catch((e) => { faultErrors.push(`kill -9 processor ${i}: ${(e as Error).message}`); });
           await sleep(500);
           await p.startProcessor(i);
           kills++;
@@ -258,6 +273,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const seen = new Map<string, number>();
     for (const r of rows) seen.set(`${r.tenant_id}/${r.event_id}`, (seen.get(`${r.tenant_id}/${r.event_id}`) ?? 0) + 1);
     const lost = [...accepted].filter((id) => !seen.has(id)).length;
+    const poisonIds = new Set(poisonSent.map((e) => `${e.tenant}/${e.id}`));
+    const unexpected = [...seen.keys()].filter((id) => !accepted.has(id) && !poisonIds.has(id)).length;
     const duplicateRows = [...seen.values()].reduce((n, c) => n + c - 1, 0);
     const stored = [...accepted].filter((id) => seen.has(id)).length;
 
@@ -275,7 +292,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       let parkedRight = true;
       if (poison) {
         const after = rs.filter((r) => !r.event_id.endsWith('-poison') && r.k >= poison.k);
-        parkedRight = after.every((r) => r.status === 'parked') && applied.length === poison.k && rs.find((r) => r.event_id === poison.id)?.status === 'dead_lettered';
+        const plannedAfter = streams.find((st) => st[0].tenant === poison.tenant && st[0].subject === poison.subject)!.filter((e) => !e.poison && e.k >= poison.k).length;
+        parkedRight = after.length === plannedAfter && after.every((r) => r.status === 'parked') && applied.length === poison.k && rs.find((r) => r.event_id === poison.id)?.status === 'dead_lettered';
         if (parkedRight) streamsParkedBehind++;
       } else {
         parkedRight = rs.every((r) => r.status === 'processed');
@@ -285,7 +303,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         if (outOfOrder <= 5) o.log(`stream ${subject} broken: gapless=${gapless} inSendOrder=${inSendOrder} poisonHandled=${parkedRight}`);
       }
     }
-    const deadLettered = (await p.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM dead_letters WHERE stage IN ('schema', 'rule') AND status = 'open' AND event_id LIKE '%-poison'`)).rows[0].n;
+    // Each poison event sent: exactly one open dead letter of its own (tenant and id), for its schema or rule.
+    const letters = (await p.db.query<{ tenant_id: string; event_id: string; n: number }>(
+      `SELECT tenant_id, event_id, count(*)::int AS n FROM dead_letters WHERE stage IN ('schema', 'rule') AND status = 'open' GROUP BY 1, 2`,
+    )).rows;
+    const deadLettered = poisonSent.filter((e) => letters.find((l) => l.tenant_id === e.tenant && l.event_id === e.id)?.n === 1).length;
+    const strayLetters = letters.filter((l) => !poisonIds.has(`${l.tenant_id}/${l.event_id}`)).length;
 
     // The counts projection against a recount of the applied events.
     const mismatch = await p.db.query<{ over: number; under: number; n: number }>(`
@@ -298,7 +321,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     const duplicated = duplicateRows + mismatch.rows[0].over;
     const result = {
+      seed: o.seed,
       accepted: accepted.size,
+      unexpected: unexpected + strayLetters,
       stored,
       lost: lost + mismatch.rows[0].under,
       duplicated,
@@ -311,17 +336,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       faultErrors,
       seconds: Math.round((Date.now() - started) / 1000),
     };
-    const ok = result.lost === 0 && duplicated === 0 && outOfOrder === 0 && countsMismatch === 0 && stored === accepted.size
+    const ok = result.lost === 0 && result.unexpected === 0 && duplicated === 0 && outOfOrder === 0 && countsMismatch === 0 && stored === accepted.size
       && !errorsByStatus['500'] && faultErrors.length === 0
       && deadLettered === poisonSent.length && streamsParkedBehind === poisonSent.length && poisonSent.length === o.poisonSubjects;
-    const line = `accepted=${result.accepted} stored=${result.stored} lost=${result.lost} duplicated=${result.duplicated} out_of_order=${result.outOfOrder}`
+    const line = `seed=${o.seed} accepted=${result.accepted} stored=${result.stored} unexpected=${result.unexpected} lost=${result.lost} duplicated=${result.duplicated} out_of_order=${result.outOfOrder}`
       + ` counts_mismatch=${countsMismatch} poison_dead_lettered=${deadLettered}/${poisonSent.length} parked_behind=${streamsParkedBehind}/${poisonSent.length} sent_twice=${resent} retried_after_error=${clientRetries}`
       + ` errors_by_status=${JSON.stringify(errorsByStatus)}${faultErrors.length ? ` fault_errors=${JSON.stringify(faultErrors)}` : ''}`;
     return { ...result, ok, line };
   } finally {
     loadDone = true;
     await poisonProducer.disconnect().catch(() => undefined);
-    await p.stop().catch(() => undefined);
+    await p.stop().catch((e) => o.log(`stopping the apps: ${(e as Error).message}`));
     await infra.stop();
   }
 }
