@@ -6,7 +6,7 @@ import { ROOT } from './platform';
 /**
  * The environment variables the apps read, found by running them rather than by searching text:
  * each app's config loader is run against an environment that records every name it is asked
- * for, and the few direct reads outside libs/config are taken from `process.env.NAME` expressions
+ * for, and the few direct reads outside libs/config are taken from the `process.env.<name>` expressions
  * in the apps' and libs' sources. (A name that only appears in a comment or a string is not read.)
  */
 export function variablesRead(): { config: Set<string>; direct: Set<string>; all: Set<string> } {
