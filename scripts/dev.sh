@@ -10,7 +10,9 @@ ensure_node_modules
 
 # Kafka and Postgres: started here unless KAFKA_BROKERS / DATABASE_URL point elsewhere, on this
 # checkout's ports (infra.sh prints the env to use and records the ports in $RUN/ports).
-eval "$(bash scripts/infra.sh up "$@")"
+# (Assigned first: a failing `up` stops the script here; `eval "$(…)"` would hide its exit status.)
+infra_env=$(bash scripts/infra.sh up "$@")
+eval "$infra_env"
 load_ports
 
 log "building"
