@@ -27,10 +27,11 @@ if [ -z "${TRIBUTARY_ADMIN_TOKEN:-}" ]; then
   generated_token=1
 fi
 export TRIBUTARY_ADMIN_TOKEN
-# 8080/8081 as in the README, unless taken (another checkout's `npm run dev`): then this
+# 8080/9464/8081 as in the README, unless taken (another checkout's `npm run dev`): then this
 # checkout's own ports, printed below.
 free_or() { if port_open "$1"; then echo "$2"; else echo "$1"; fi; }
 export PORT="${PORT:-$(free_or 8080 "$DEV_GATEWAY_PORT")}"
+export OPS_PORT="${OPS_PORT:-$(free_or 9464 "$DEV_OPS_PORT")}"
 export PROCESSOR_PORT="${PROCESSOR_PORT:-$(free_or 8081 "$DEV_PROCESSOR_PORT")}"
 url="http://127.0.0.1:$PORT"
 
@@ -83,7 +84,7 @@ Send an event, then read it back:
 
 ${OTEL_EXPORTER_OTLP_ENDPOINT:+Traces: sent to $OTEL_EXPORTER_OTLP_ENDPOINT${JAEGER_QUERY_URL:+; Jaeger query API $JAEGER_QUERY_URL (search service tributary-processor, tag tributary.event_id=<id>)}
 }Kafka $KAFKA_BROKERS, Postgres $DATABASE_URL
-Metrics: $url/metrics and http://127.0.0.1:$PROCESSOR_PORT/metrics
+Metrics: http://127.0.0.1:$OPS_PORT/metrics and http://127.0.0.1:$PROCESSOR_PORT/metrics
 Logs: $RUN/logs/. Ctrl-C stops the apps; 'npm run infra:down' stops Kafka and Postgres.
 MSG
 wait -n "${pids[@]}"

@@ -28,7 +28,8 @@ wait_for() { # wait_for SECONDS DESCRIPTION CMD...
 # checkout keeps its ports from run to run, moved on to the next block when one of its ports is
 # taken. Offsets: Kafka brokers +0..+2 and their controllers +100..+102 (the +100 rule also
 # applies to TRIBUTARY_KAFKA_PORT), Postgres +10, Jaeger OTLP gRPC/HTTP +20/+21 and query
-# HTTP/gRPC +22/+23, and `npm run dev`'s gateway/processor +30/+31 when 8080/8081 are taken.
+# HTTP/gRPC +22/+23, and `npm run dev`'s gateway, its ops port and the processor +30/+32/+31
+# when 8080/9464/8081 are taken.
 PORT_BLOCKS=60
 block_ports() { local b=$1; echo $((b)) $((b + 1)) $((b + 2)) $((b + 100)) $((b + 101)) $((b + 102)) $((b + 10)) $((b + 20)) $((b + 21)) $((b + 22)) $((b + 23)); }
 all_free() { local p; for p in "$@"; do ! port_open "$p" || return 1; done; }
@@ -37,7 +38,7 @@ set_block() {
   local b=$1
   KAFKA_PORT=$b PG_PORT=$((b + 10))
   JAEGER_OTLP_GRPC_PORT=$((b + 20)) JAEGER_OTLP_HTTP_PORT=$((b + 21)) JAEGER_QUERY_PORT=$((b + 22)) JAEGER_QUERY_GRPC_PORT=$((b + 23))
-  DEV_GATEWAY_PORT=$((b + 30)) DEV_PROCESSOR_PORT=$((b + 31))
+  DEV_GATEWAY_PORT=$((b + 30)) DEV_PROCESSOR_PORT=$((b + 31)) DEV_OPS_PORT=$((b + 32))
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
@@ -55,7 +56,7 @@ current_ports() {
   ours_running || return 1
   KAFKA_PORT=${TRIBUTARY_KAFKA_PORT:-19092} PG_PORT=${TRIBUTARY_PG_PORT:-15432}
   JAEGER_OTLP_GRPC_PORT=4317 JAEGER_OTLP_HTTP_PORT=4318 JAEGER_QUERY_PORT=16686 JAEGER_QUERY_GRPC_PORT=16685
-  DEV_GATEWAY_PORT=8080 DEV_PROCESSOR_PORT=8081
+  DEV_GATEWAY_PORT=8080 DEV_PROCESSOR_PORT=8081 DEV_OPS_PORT=9464
 }
 
 # Only `up` chooses: while anything of this run dir runs, its ports stay; otherwise the hash's
@@ -87,6 +88,7 @@ JAEGER_QUERY_PORT=$JAEGER_QUERY_PORT
 JAEGER_QUERY_GRPC_PORT=$JAEGER_QUERY_GRPC_PORT
 DEV_GATEWAY_PORT=$DEV_GATEWAY_PORT
 DEV_PROCESSOR_PORT=$DEV_PROCESSOR_PORT
+DEV_OPS_PORT=$DEV_OPS_PORT
 PORTS
   mv "$PORTS_FILE.tmp" "$PORTS_FILE"
 }

@@ -59,14 +59,28 @@ export class PrivateInfra {
     await this.infra('up', '--brokers', String(this.brokerCount));
   }
 
-  /** Postgres crash and restart: an immediate stop (no checkpoint, clients cut off), then crash recovery on start. */
-  async restartPostgres(): Promise<void> {
+  /** SIGSTOP / SIGCONT of broker `i`: its connections stay open but nothing answers (the hardest case for timeouts). */
+  freezeBroker(i: number): void {
+    process.kill(this.pidOf(i), 'SIGSTOP');
+  }
+
+  thawBroker(i: number): void {
+    process.kill(this.pidOf(i), 'SIGCONT');
+  }
+
+  /** Postgres crash: an immediate stop (no checkpoint, clients cut off); `heal` starts it again (crash recovery). */
+  async stopPostgres(): Promise<void> {
     const bin = execFileSync('bash', ['-c', `source ${path.join(ROOT, 'scripts/lib/common.sh')}; pg_bindir`], { encoding: 'utf8' }).trim();
     const asPostgres = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
     // As root the data directory is outside the checkout and run/pg links to it (scripts/infra.sh,
     // pg_dir): postgres gets the real path, and cwd /, since it may not traverse the checkout's path.
     const [cmd, ...args] = [...asPostgres, `${bin}/pg_ctl`, '-D', fs.realpathSync(path.join(this.run, 'pg')), '-m', 'immediate', '-w', 'stop'];
     await execFileAsync(cmd, args, { cwd: '/' });
+  }
+
+  /** Postgres crash and restart. */
+  async restartPostgres(): Promise<void> {
+    await this.stopPostgres();
     await this.heal();
   }
 
