@@ -23,6 +23,7 @@ load_ports() {
   [ -f "$PORTS_FILE" ] || return 1
   # shellcheck disable=SC1090
   source "$PORTS_FILE"
+  DEV_OPS_PORT=${DEV_OPS_PORT:-$((DEV_GATEWAY_PORT + 2))} # a file written before the gateway had its ops port
   KAFKA_PORT=${TRIBUTARY_KAFKA_PORT:-$KAFKA_PORT}
   PG_PORT=${TRIBUTARY_PG_PORT:-$PG_PORT}
 }
