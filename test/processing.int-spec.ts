@@ -77,7 +77,7 @@ describe('processing: event store, streams and counts', () => {
   it('posting the same batches again changes no count and no sequence, and counts the duplicates', async () => {
     const before = { counts: await counts(), streams: await streams() };
     await postAll();
-    await waitFor('duplicates counted', async () => (await counts()).duplicates === TOTAL, 10000);
+    await waitFor('duplicates counted', async () => (await counts()).duplicates === TOTAL, 60000);
     const after = { counts: await counts(), streams: await streams() };
     expect(after.streams).toEqual(before.streams);
     expect(after.counts.series).toEqual(before.counts.series);

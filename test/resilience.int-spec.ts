@@ -97,7 +97,7 @@ describe('rate limit and graceful shutdown', () => {
   it('a SIGTERMed processor finishes, exits 0 and leaves the group: the other takes over well before the session timeout', async () => {
     const ids = Array.from({ length: 50 }, (_, i) => ({ id: `pre-${i}`, type: 'b', subject: `s-${i % 5}` }));
     expect((await p.request('POST', '/v1/events', { key: other, body: ids })).status).toBe(202);
-    await waitFor('pre events processed', async () => (await p.request('GET', '/v1/events/pre-49', { key: other })).status === 200, 15000);
+    await waitFor('pre events processed', async () => (await p.request('GET', '/v1/events/pre-49', { key: other })).status === 200, 60000);
 
     expect(await p.terminateProcessor(0)).toBe(0);
     // With a 60 s session timeout, only a clean leave lets processor 1 own every partition this fast.
