@@ -1,5 +1,5 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import { GatewayConfig, loadGatewayConfig } from '@tributary/config/config';
@@ -19,6 +19,7 @@ import { ApiKeyAuth } from './http/api-keys';
 import { AuthGuard } from './http/auth.guard';
 import { TenantLimits } from './http/tenant-limits';
 import { ProblemFilter } from './http/problem.filter';
+import { StorableParamsPipe } from './http/storable-params.pipe';
 import { IngestService } from './ingest/ingest.service';
 import { QueryController } from './query/query.controller';
 import { ProjectionsController } from './projections/projections.controller';
@@ -54,6 +55,7 @@ import { GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
       inject: [GATEWAY_CONFIG],
     },
     { provide: APP_FILTER, useClass: ProblemFilter },
+    { provide: APP_PIPE, useClass: StorableParamsPipe },
     ApiKeyAuth,
     AuthGuard,
     TenantLimits,
