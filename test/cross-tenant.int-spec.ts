@@ -238,6 +238,26 @@ describe('cross-tenant: A against B on every route', () => {
     expect((await p.request('GET', '/v1/stats/counts', { key: b })).body.duplicates).toBe(1);
   });
 
+  it('ingest: an event claiming to be B\'s (a tenant attribute, in JSON or as a CloudEvents header) is refused, and B\'s store is unchanged', async () => {
+    const before = (await p.request('GET', '/v1/events?limit=1000', { key: b })).body.items.length;
+    const tries = [
+      await asA('POST', '/v1/events', { id: 'claim-1', type: 'x', tenant: B }),
+      await asA('POST', '/v1/events', { events: [{ id: 'claim-2', type: 'x', Tenant: B }] }),
+      await p.request('POST', '/v1/events', { key: a, raw: '{}', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'claim-3', 'ce-type': 'x', 'ce-source': '/s', 'ce-tenant': B } }),
+    ];
+    for (const r of tries) {
+      expect(r.status).toBe(422);
+      expect(JSON.stringify(r.body)).toContain('is set by the platform');
+    }
+    expect((await asA('POST', '/v1/events', { id: 'claim-control', type: 'x' })).status).toBe(202);
+    await processed(a, 'claim-control');
+    for (const id of ['claim-1', 'claim-2', 'claim-3']) {
+      expect((await p.request('GET', `/v1/events/${id}`, { key: b })).status).toBe(404);
+      expect((await asA('GET', `/v1/events/${id}`)).status).toBe(404);
+    }
+    expect((await p.request('GET', '/v1/events?limit=1000', { key: b })).body.items.length).toBe(before);
+  });
+
   it('projections: a rebuild scoped to B is not shown to A', async () => {
     const rebuilt = await p.cli('rebuild', 'counts', '--tenant', B, '--json');
     expect(rebuilt.code).toBe(0);
