@@ -151,7 +151,7 @@ export async function connectDrain(db: Pool, schema: string, topic: string, tota
   const worker = path.join(CONNECT_DIR, 'worker');
   const plugins = path.join(CONNECT_DIR, 'plugins');
   if (!fs.existsSync(path.join(plugins, 'debezium-jdbc')) || !fs.readdirSync(worker).some((f) => f.startsWith('connect-runtime'))) {
-    throw new Error(`no Kafka Connect / Debezium jars under ${CONNECT_DIR} (scripts/bench.sh fetches them from Maven Central)`);
+    throw new Error(`no Kafka Connect / Debezium jars under ${CONNECT_DIR} (scripts/connect/fetch.sh, run by bench.sh, fetches them from Maven Central; see ${CONNECT_DIR}/fetch.log)`);
   }
   await db.query(`CREATE SCHEMA "${schema}"`);
   // The user's own DDL (schema.evolution=none); written_at is ours, for the measure only.

@@ -19,24 +19,8 @@ if [ ! -f "$BRIDGE_LIB/.complete" ]; then
     echo "[bench] could not fetch the Strimzi Kafka Bridge (see .cache/bridge/fetch.log); ingest-batch runs without its peer" >&2
   fi
 fi
-# Kafka Connect (standalone worker) and the Debezium JDBC sink, the process-vs-connect peer, from
-# Maven Central (scripts/connect/*-pom.xml). The plugin folder must not hold jars the worker already
-# has (Jackson, kafka-clients, connect-api): plugin scanning fails on the duplicates.
-CONNECT="$CACHE/connect"
-if [ ! -f "$CONNECT/.complete" ]; then
-  rm -rf "$CONNECT/worker" "$CONNECT/plugins"
-  mkdir -p "$CONNECT/worker" "$CONNECT/plugins/debezium-jdbc"
-  if mvn -U -q -B -f scripts/connect/worker-pom.xml dependency:copy-dependencies -DoutputDirectory="$CONNECT/worker" >"$CONNECT/fetch.log" 2>&1 &&
-     mvn -U -q -B -f scripts/connect/plugin-pom.xml dependency:copy-dependencies -DoutputDirectory="$CONNECT/plugins/debezium-jdbc" >>"$CONNECT/fetch.log" 2>&1; then
-    # Same artifact, any version: the name up to its version ("jackson-core-2.21.2.jar" -> "jackson-core").
-    artifacts() { ls "$1" | sed -E 's/-[0-9].*\.jar$//'; }
-    for jar in "$CONNECT"/plugins/debezium-jdbc/*.jar; do
-      if artifacts "$CONNECT/worker" | grep -qxF "$(basename "$jar" | sed -E 's/-[0-9].*\.jar$//')"; then rm -f "$jar"; fi
-    done
-    touch "$CONNECT/.complete"
-  else
-    echo "[bench] could not fetch Kafka Connect / the Debezium JDBC sink (see $CONNECT/fetch.log); process-vs-connect will fail" >&2
-  fi
-fi
+# Kafka Connect and the Debezium JDBC sink, the process-vs-connect peer; without them that scenario
+# fails with the reason.
+bash scripts/connect/fetch.sh || true
 (npx tsc -p tsconfig.bench.json && npx tsc-alias -p tsconfig.bench.json) >&2
 exec node dist/bench/run.js "$@"
