@@ -105,7 +105,7 @@ describe('ordered dead-lettering', () => {
     expect((await p.request('POST', '/v1/dead-letters/1/retry', { key: reader })).status).toBe(403);
     const bad = await p.request('PUT', '/v1/schemas/payment', { key, body: { type: 'no-such-type' } });
     expect(bad.status).toBe(422);
-    expect(bad.body.errors[0].path).toBe('/');
+    expect(bad.body.errors[0].path).toBe('/type');
     expect((await p.request('POST', '/v1/dead-letters/999999/retry', { key })).status).toBe(404);
   });
 

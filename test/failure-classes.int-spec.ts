@@ -27,17 +27,17 @@ describe('failure classes', () => {
   };
 
   it('bisects a batch Postgres refuses down to the one event, dead-letters it, parks its stream, and goes on', async () => {
-    // Another producer writes an event whose time Postgres cannot store (year -100000 is a valid
-    // JavaScript date), in the middle of 400 good ones on the same partition.
+    // Another producer writes an event whose data Postgres cannot store (1e1000000 is valid JSON,
+    // beyond jsonb's numeric range), in the middle of 400 good ones on the same partition.
     const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!, topic: p.topic, deadLetterTopic: `${p.topic}.dlq`, topicPartitions: 1, replicationFactor: 0, clientId: 'test' });
     const producer = kafka.producer();
     await producer.connect();
     const now = new Date().toISOString();
-    const envelope = (id: string, subject: string, time = now) =>
-      ({ key: 'acme', value: JSON.stringify({ specversion: '1.0', id, tenant: 'acme', type: 'tick', source: '/elsewhere', subject, time, receivedAt: now, data: { id } }) });
+    const envelope = (id: string, subject: string, data = JSON.stringify({ id })) =>
+      ({ key: 'acme', value: `{"specversion":"1.0","id":"${id}","tenant":"acme","type":"tick","source":"/elsewhere","subject":"${subject}","time":"${now}","receivedAt":"${now}","data":${data}}` });
     const messages = [
       ...Array.from({ length: 200 }, (_, i) => envelope(`a-${i}`, `s-${i % 10}`)),
-      envelope('bad', 's-3', '-100000-01-01T00:00:00.000Z'),
+      envelope('bad', 's-3', '{"n":1e1000000}'),
       ...Array.from({ length: 200 }, (_, i) => envelope(`b-${i}`, `s-${i % 10}`)),
     ];
     await producer.send({ topic: p.topic, messages });
@@ -48,7 +48,7 @@ describe('failure classes', () => {
       return r.rows[0].n === 380;
     }, 60000, 250);
     const dl = await p.db.query(`SELECT event_id, subject, stage, error FROM dead_letters`);
-    expect(dl.rows).toEqual([{ event_id: 'bad', subject: 's-3', stage: 'store', error: expect.stringMatching(/^Postgres refused the event: .*out of range/) }]);
+    expect(dl.rows).toEqual([{ event_id: 'bad', subject: 's-3', stage: 'store', error: 'Postgres refused the event: value overflows numeric format' }]);
     // s-3: the 20 events before the poison applied, the 20 after it parked (not overtaking it).
     expect(await stream('s-3')).toEqual(Array.from({ length: 20 }, (_, i) => `a-${i * 10 + 3}#${i + 1}`));
     const parked = await p.db.query(`SELECT event_id FROM events WHERE status = 'parked' ORDER BY kafka_offset`);
@@ -57,11 +57,12 @@ describe('failure classes', () => {
     expect(await metric('tributary_events_dead_lettered_total\\{stage="store"\\}')).toBe(1);
     expect((await p.db.query(`SELECT next_offset::int AS n FROM consumer_checkpoints`)).rows).toEqual([{ n: 401 }]);
 
-    // It cannot be retried (the store refuses it); a discard releases its stream in order.
+    // A retry tries to store it again from the message text (exactly as sent: the number's digits
+    // kept); Postgres still refuses, so it stays open. A discard releases its stream in order.
     const id = (await p.db.query(`SELECT id FROM dead_letters`)).rows[0].id;
     const retry = await p.request('POST', `/v1/dead-letters/${id}/retry`, { key });
-    expect(retry.status).toBe(409);
-    expect(retry.body.detail).toContain('can only be discarded');
+    expect(retry).toMatchObject({ status: 202, body: { outcome: 'still_failing', attempts: 2, error: 'Postgres refused the event: value overflows numeric format' } });
+    expect((await p.request('GET', '/v1/events/bad', { key })).status).toBe(404);
     expect(await p.request('POST', `/v1/dead-letters/${id}/discard`, { key })).toMatchObject({ status: 202, body: { outcome: 'discarded', released: 20 } });
     expect(await stream('s-3')).toEqual([...Array.from({ length: 20 }, (_, i) => `a-${i * 10 + 3}`), ...Array.from({ length: 20 }, (_, i) => `b-${i * 10 + 3}`)].map((e, i) => `${e}#${i + 1}`));
   });
@@ -109,6 +110,41 @@ describe('failure classes', () => {
     await waitFor('the 50 events applied after the fix', async () => (await get('t-49')).status === 'processed', 30000);
     expect(await stream('t-4')).toEqual(Array.from({ length: 10 }, (_, i) => `t-${i * 5 + 4}#${i + 1}`));
     expect((await p.db.query(`SELECT count(*)::int AS n FROM dead_letters WHERE event_id LIKE 't-%'`)).rows[0].n).toBe(0);
+    await waitFor('ready again', async () => (await ready()).status === 'ok', 10000);
+  });
+
+  it('takes the same refusal for several tenants in a row as a deploy fault: pauses instead of dead-lettering everything, and the refused ones can be retried after the fix', async () => {
+    const beta = await p.tenant('beta', ['ingest', 'read', 'admin']);
+    // A bad migration: every insert into the event store now fails as a too-narrow column would.
+    await p.db.query(`CREATE FUNCTION narrow() RETURNS trigger LANGUAGE plpgsql AS $$
+                        BEGIN RAISE EXCEPTION 'value too long for type character varying(8)' USING ERRCODE = '22001'; END $$`);
+    await p.db.query(`CREATE TRIGGER narrow BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION narrow()`);
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        for (const [tenant, k] of [['acme', key], ['beta', beta]] as const) {
+          const id = `df-${tenant}-${i}`;
+          ids.push(id);
+          expect((await p.request('POST', '/v1/events', { key: k, body: { id, type: 'tick', subject: id } })).status).toBe(202);
+        }
+      }
+      const degraded = await waitFor('readiness reports the paused partition', async () => {
+        const res = await fetch(`${p.processorUrls[0]}/health/ready`);
+        return res.status === 503 ? ((await res.json()) as any) : undefined;
+      }, 30000, 100);
+      expect(degraded.error.consumer_loop.retrying[0].error).toMatch(/SQLSTATE 22001, from 2 tenants: treated as a deploy fault/);
+    } finally {
+      await p.db.query(`DROP TRIGGER narrow ON events`);
+    }
+    // Only the refusals before the pattern was clear became dead letters; the rest was never skipped.
+    const dl = await p.db.query(`SELECT id, event_id, tenant_id, stage FROM dead_letters WHERE event_id LIKE 'df-%' ORDER BY id`);
+    expect(dl.rows.map((r: any) => [r.event_id, r.stage])).toEqual([['df-acme-0', 'store'], ['df-beta-0', 'store']]);
+    await waitFor('the other 18 events applied after the fix', async () => (await p.db.query(`SELECT count(*)::int AS n FROM events WHERE event_id LIKE 'df-%' AND status = 'processed'`)).rows[0].n === 18, 60000, 250);
+    for (const [r, k] of [[dl.rows[0], key], [dl.rows[1], beta]] as const) {
+      expect(await p.request('POST', `/v1/dead-letters/${r.id}/retry`, { key: k })).toMatchObject({ status: 202, body: { outcome: 'resolved' } });
+    }
+    const all = await p.db.query(`SELECT event_id, status, sequence FROM events WHERE event_id LIKE 'df-%' ORDER BY event_id`);
+    expect(all.rows).toEqual([...ids].sort().map((id) => ({ event_id: id, status: 'processed', sequence: '1' })));
     await waitFor('ready again', async () => (await ready()).status === 'ok', 10000);
   });
 });

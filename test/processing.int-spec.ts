@@ -101,7 +101,7 @@ describe('processing: event store, streams and counts', () => {
         .filter((l) => Object.entries(want).every(([k, v]) => l.includes(`${k}="${v}"`)))
         .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 
-    const gw = await scrape(p.url);
+    const gw = await scrape(p.opsUrl);
     expect(value(gw, 'tributary_events_accepted_total', { tenant: 'shop' })).toBe(2 * TOTAL);
     expect(value(gw, 'tributary_http_request_duration_seconds_count', { route: '/v1/events', method: 'POST', status: '202' })).toBe(20);
     expect(gw).toContain('tributary_producer_inflight_messages 0');

@@ -64,6 +64,8 @@ export class Platform {
   readonly group: string;
   readonly adminToken = `admin-${randomBytes(12).toString('hex')}`;
   url = '';
+  /** The gateway's operations port (OPS_PORT): /metrics. */
+  opsUrl = '';
   db!: Pool;
   private gateway?: ChildProcess;
   private readonly processors: (ChildProcess | undefined)[] = [];
@@ -100,7 +102,8 @@ export class Platform {
   /** `gatewayNodeArgs` go to the gateway's node (the bench's --cpu-prof). */
   async start(opts: { processors?: number; gatewayNodeArgs?: string[] } = {}): Promise<this> {
     fs.mkdirSync(LOGS, { recursive: true });
-    const cfg = { url: this.env().DATABASE_URL!, schema: this.schema, poolSize: 4 };
+    // The test's own pool: no statement limits (it drops whole schemas at the end).
+    const cfg = { url: this.env().DATABASE_URL!, schema: this.schema, poolSize: 4, statementTimeoutMs: 0, idleInTransactionTimeoutMs: 0 };
     await migrate(cfg);
     this.db = createPool(cfg, 'tributary-test');
     await this.startGateway(opts.gatewayNodeArgs);
@@ -115,8 +118,10 @@ export class Platform {
 
   async startGateway(nodeArgs: string[] = []): Promise<void> {
     const port = await freePort();
+    const opsPort = await freePort();
     this.url = `http://127.0.0.1:${port}`;
-    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), HOST: '127.0.0.1' }, nodeArgs);
+    this.opsUrl = `http://127.0.0.1:${opsPort}`;
+    this.gateway = this.spawnApp('gateway', 'gateway', { PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1' }, nodeArgs);
     const gw = this.gateway;
     await waitFor('gateway ready', async () => {
       if (gw.exitCode !== null) throw new Error(`gateway exited with ${gw.exitCode}; see .cache/test-logs/${this.name}-gateway.log`);

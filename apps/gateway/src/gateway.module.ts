@@ -7,7 +7,6 @@ import { EventProducer } from '@tributary/kafka/event-producer';
 import { createPool } from '@tributary/store/database';
 import { EventsRepository } from '@tributary/store/events.repository';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
-import { MetricsController } from '@tributary/observability/metrics.controller';
 import { DeadLettersService } from '@tributary/projections/dead-letters.service';
 import { eventJudge } from '@tributary/projections/event-judge';
 import { PROJECTIONS } from '@tributary/projections/registry';
@@ -18,19 +17,24 @@ import { SchemasController } from './schemas/schemas.controller';
 import { HealthController } from './health/health.controller';
 import { ApiKeyAuth } from './http/api-keys';
 import { AuthGuard } from './http/auth.guard';
+import { TenantLimits } from './http/tenant-limits';
 import { ProblemFilter } from './http/problem.filter';
 import { IngestService } from './ingest/ingest.service';
 import { QueryController } from './query/query.controller';
 import { ProjectionsController } from './projections/projections.controller';
 import { ProjectionStateRepository } from '@tributary/projections/projection-state.repository';
-import { GATEWAY_CONFIG, PG_POOL } from './tokens';
+import { GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
-  controllers: [AdminController, QueryController, DeadLettersController, SchemasController, ProjectionsController, HealthController, MetricsController],
+  // No MetricsController: /metrics is served on the operations port only (main.ts, OPS_PORT).
+  controllers: [AdminController, QueryController, DeadLettersController, SchemasController, ProjectionsController, HealthController],
   providers: [
     { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
     { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },
+    // Key lookups on their own few connections: a main pool held by slow reads or retries cannot stop authentication.
+    { provide: KEY_POOL, useFactory: (cfg: GatewayConfig) => createPool({ ...cfg.db, poolSize: cfg.keyPoolSize }, 'tributary-gateway-keys'), inject: [GATEWAY_CONFIG] },
+    { provide: KEY_LOOKUP, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [KEY_POOL] },
     { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
     { provide: EventsRepository, useFactory: (pool: Pool) => new EventsRepository(pool), inject: [PG_POOL] },
     { provide: ProjectionStateRepository, useFactory: (pool: Pool) => new ProjectionStateRepository(pool), inject: [PG_POOL] },
@@ -52,14 +56,15 @@ import { GATEWAY_CONFIG, PG_POOL } from './tokens';
     { provide: APP_FILTER, useClass: ProblemFilter },
     ApiKeyAuth,
     AuthGuard,
+    TenantLimits,
     IngestService,
   ],
 })
 export class GatewayModule implements OnApplicationShutdown {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool, private readonly producer: EventProducer) {}
+  constructor(@Inject(PG_POOL) private readonly pool: Pool, @Inject(KEY_POOL) private readonly keyPool: Pool, private readonly producer: EventProducer) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.producer.disconnect();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.keyPool.end()]);
   }
 }

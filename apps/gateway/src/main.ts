@@ -9,19 +9,20 @@ import { INGEST_LIMITS } from '@tributary/contracts/decode-ingest';
 import { ensureTopics } from '@tributary/kafka/kafka-client';
 import { retryUntil } from '@tributary/kafka/retry';
 import { Logger, NestJsonLogger } from '@tributary/observability/logger';
+import { serveMetrics } from '@tributary/observability/metrics-server';
 import { handleShutdown } from '@tributary/observability/shutdown';
 import { GatewayModule } from './gateway.module';
 import { ApiKeyAuth } from './http/api-keys';
+import { authenticateBeforeBody } from './http/auth-before-body';
 import { traceRequests } from './http/server-spans';
 import { observeHttp } from './http/http-metrics';
 import { ingestHandler, isIngestRequest } from './ingest/ingest.http';
 import { IngestService } from './ingest/ingest.service';
 import { openApiDocument } from './openapi';
 
-// Fastify's defaults (keepAliveTimeout 72 s, requestTimeout off); it sets them only on servers it
-// creates itself, so the gateway's server (serverFactory below) sets them as before.
+// Fastify's default keep-alive; Fastify sets its timeouts only on servers it creates itself, so
+// the gateway's server (serverFactory below) sets them all.
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
-const REQUEST_TIMEOUT_MS = 0;
 
 async function main() {
   const cfg = loadGatewayConfig();
@@ -33,9 +34,19 @@ async function main() {
   const adapter = new FastifyAdapter({
     bodyLimit: INGEST_LIMITS.bodyBytes,
     serverFactory: (fastifyHandler: http.RequestListener) => {
-      const server = http.createServer((req, res) => (ingest && isIngestRequest(req) ? ingest(req, res) : fastifyHandler(req, res)));
+      // A client that sends its headers or its body slowly (or never) holds a socket until
+      // these run out; then Node answers 408 and closes it. requestTimeout covers receiving the
+      // request only, not the wait for Kafka's ack. Node checks them every
+      // connectionsCheckingInterval (30 s by default, which would let a socket live 30 s past them).
+      const server = http.createServer(
+        {
+          headersTimeout: cfg.headersTimeoutMs,
+          requestTimeout: cfg.requestTimeoutMs,
+          connectionsCheckingInterval: Math.min(1000, Math.ceil(cfg.headersTimeoutMs / 4)),
+        },
+        (req, res) => (ingest && isIngestRequest(req) ? ingest(req, res) : fastifyHandler(req, res)),
+      );
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-      server.requestTimeout = REQUEST_TIMEOUT_MS;
       return server;
     },
   });
@@ -50,17 +61,26 @@ async function main() {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   traceRequests(fastify);
+  let auth: ApiKeyAuth | undefined;
+  authenticateBeforeBody(fastify, () => auth!);
   fastify.addHook('onResponse', (req, reply, done) => {
     observeHttp(req.method, req.routeOptions?.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 
+  const ops = await serveMetrics(cfg.opsPort, cfg.host);
+  fastify.addHook('onClose', (_instance, done) => {
+    ops.close(() => done());
+  });
+
   const app = await NestFactory.create<NestFastifyApplication>(GatewayModule, adapter, { logger: new NestJsonLogger(), bodyParser: false });
   handleShutdown(app, 'gateway', cfg.shutdownTimeoutMs);
-  ingest = ingestHandler(app.get(ApiKeyAuth), app.get(IngestService), () => closing);
+  const keys = app.get(ApiKeyAuth);
+  auth = keys;
+  ingest = ingestHandler(keys, app.get(IngestService), () => closing);
   SwaggerModule.setup('docs', app, openApiDocument as any, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
   await app.listen(cfg.port, cfg.host);
-  log.info('gateway_listening', { url: await app.getUrl(), topic: cfg.kafka.topic });
+  log.info('gateway_listening', { url: await app.getUrl(), ops_port: cfg.opsPort, topic: cfg.kafka.topic });
 }
 
 main().catch((e) => {

@@ -10,6 +10,7 @@ const operator = [{ bearer: [] }];
 const errors = {
   '401': problemResponse('no or unknown key'),
   '403': problemResponse('the key lacks the role'),
+  '429': problemResponse("over the tenant's rate for this kind of request (reads, or schema and dead-letter actions; per gateway instance); retry after Retry-After seconds"),
 };
 const q = (name: string, description: string, schema: object = { type: 'string' }) => ({ name, in: 'query', required: false, description, schema });
 
@@ -149,7 +150,7 @@ export const openApiDocument = {
           '413': problemResponse('body over 1 MiB, event over 64 KiB, or more than 1000 events'),
           '415': problemResponse('unsupported content type'),
           '422': { description: 'invalid event (problem with errors[]), or a batch where none was accepted', content: { 'application/problem+json': { schema: problem }, 'application/json': { schema: batchResult } } },
-          '429': problemResponse("over the tenant's rate (events/s, per gateway); retry after Retry-After seconds"),
+          '429': problemResponse("over the tenant's rate (events/s, per gateway; every event of the request counts, accepted or rejected); retry after Retry-After seconds"),
           '503': problemResponse('Kafka cannot take the write (broker_unavailable) or Postgres is unavailable (database_unavailable); retry after Retry-After seconds'),
         },
       },
@@ -190,7 +191,7 @@ export const openApiDocument = {
     },
     '/v1/projections': {
       get: {
-        summary: 'Projection versions and rebuild progress (role read)',
+        summary: "Projection versions and rebuild progress, as the caller's tenant sees them (role read)",
         security: auth,
         responses: {
           '200': json({ type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: {
@@ -198,9 +199,9 @@ export const openApiDocument = {
             liveVersion: { type: 'integer', description: 'the version reads answer from' },
             codeVersion: { type: 'integer', description: 'the version the deployed code declares' },
             status: { enum: ['live', 'rebuilding', 'stale'], description: 'stale: the code declares a newer version; run tributary rebuild' },
-            lag: { type: 'integer', description: 'processed events not yet folded into the table being rebuilt (0 when live)' },
+            lag: { type: 'integer', description: "the caller's processed events not yet folded into the table being rebuilt (0 when live)" },
             progress: { type: 'number', description: '0..1 of the running rebuild; 1 when live' },
-            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, source: { enum: ['store', 'kafka'] }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: 'integer' }, total: { type: 'integer' }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
+            rebuild: { type: ['object', 'null'], properties: { targetVersion: { type: 'integer' }, source: { enum: ['store', 'kafka'] }, tenant: { type: ['string', 'null'] }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, folded: { type: ['integer', 'null'], description: "null for a rebuild of every tenant (the figure would be other tenants' volume)" }, total: { type: ['integer', 'null'] }, startedAt: { type: ['string', 'null'] }, finishedAt: { type: ['string', 'null'] } } },
           } } } } }),
           ...errors,
         },

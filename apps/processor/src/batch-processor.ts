@@ -1,7 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import type { Pool } from 'pg';
-import type { EventEnvelope } from '@tributary/contracts/envelope';
-import { mayHoldUnstorable, unstorableText } from '@tributary/contracts/storable';
+import { decodeEnvelope } from '@tributary/contracts/decode-envelope';
 import type { PartitionBatch, RawMessage } from '@tributary/kafka/consumer-loop';
 import { eventJudge, projected } from '@tributary/projections/event-judge';
 import { applyProjection, Projection } from '@tributary/projections/projection';
@@ -9,10 +8,18 @@ import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { CheckpointsRepository } from '@tributary/store/checkpoints.repository';
 import { inTransaction } from '@tributary/store/database';
 import { insertDeadLetters } from '@tributary/store/dead-letters';
-import { classifyFailure, failureStage } from '@tributary/store/failure';
+import { classifyFailure, failureStage, PoisonEventError } from '@tributary/store/failure';
 import { AppendedEvent, appendEvents, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { contextFromHeaders, inSpan, linkTo, SpanKind, trace, tracer } from '@tributary/observability/tracing';
+
+/** Consecutive same-SQLSTATE refusals (from several tenants) that make a deploy fault. */
+const DEPLOY_FAULT_AFTER = 3;
+
+/** Transient by construction (no SQLSTATE of its own): the consumer loop retries with backoff. */
+export class DeployFaultError extends Error {
+  override readonly name = 'DeployFaultError';
+}
 
 export interface BatchOutcome {
   skipped: number;
@@ -27,44 +34,6 @@ export interface DeadLetterCopy {
   key: string | null;
   value: string;
   headers: Record<string, string>;
-}
-
-/** Decodes one Kafka message; an error when it is not an envelope the gateway would have written. */
-export function decodeEnvelope(m: RawMessage): { ok: true; envelope: EventEnvelope; raw: string } | { ok: false; error: string } {
-  if (!m.value) return { ok: false, error: 'empty message value' };
-  const raw = m.value.toString('utf8');
-  let v: any;
-  try {
-    v = JSON.parse(raw);
-  } catch (e) {
-    return { ok: false, error: `value is not JSON: ${(e as Error).message}` };
-  }
-  for (const f of ['tenant', 'id', 'type', 'time', 'receivedAt', 'source']) {
-    if (typeof v?.[f] !== 'string' || v[f] === '') return { ok: false, error: `envelope field '${f}' is missing or not a string` };
-  }
-  if (Number.isNaN(Date.parse(v.time)) || Number.isNaN(Date.parse(v.receivedAt))) return { ok: false, error: 'envelope time is not a date' };
-  // Text Postgres cannot store would fail the batch forever. The gateway refuses it; from other
-  // producers it is kept (escaped) in dead_letters.payload only.
-  const unstorable = mayHoldUnstorable(raw) ? unstorableText(v) : null;
-  if (unstorable) return { ok: false, error: `${unstorable.at || '/'} ${unstorable.message}: Postgres cannot store it` };
-  return {
-    ok: true,
-    raw,
-    envelope: {
-      specversion: '1.0',
-      id: v.id,
-      tenant: v.tenant,
-      type: v.type,
-      source: v.source,
-      subject: typeof v.subject === 'string' ? v.subject : null,
-      time: v.time,
-      receivedAt: v.receivedAt,
-      datacontenttype: v.datacontenttype ?? null,
-      data: v.data ?? null,
-      partitionkey: v.partitionkey ?? null,
-      extensions: v.extensions ?? {},
-    },
-  };
 }
 
 /** A message's value as text Postgres can store (U+0000 escaped), for dead_letters.payload and the DLQ copy. */
@@ -109,15 +78,43 @@ export class BatchProcessor {
    */
   async process(batch: PartitionBatch): Promise<BatchOutcome> {
     try {
-      return await this.processWhole(batch);
+      const outcome = await this.processWhole(batch);
+      if (outcome.appended > 0) this.refusals = undefined;
+      return outcome;
     } catch (e) {
       if (classifyFailure(e) !== 'permanent') throw e;
-      if (batch.messages.length === 1) return this.deadLetterRefused(batch, e);
+      if (batch.messages.length === 1) {
+        this.suspectDeployFault(batch, e);
+        return this.deadLetterRefused(batch, e);
+      }
       metrics.batchBisections.inc();
       const mid = Math.ceil(batch.messages.length / 2);
       const a = await this.process({ ...batch, messages: batch.messages.slice(0, mid) });
       const b = await this.process({ ...batch, messages: batch.messages.slice(mid) });
       return { skipped: a.skipped + b.skipped, appended: a.appended + b.appended, duplicates: a.duplicates + b.duplicates, deadLettered: a.deadLettered + b.deadLettered, parked: a.parked + b.parked };
+    }
+  }
+
+  /** Refusals with one SQLSTATE since the last batch that applied anything, and whose events they were. */
+  private refusals?: { code: string; count: number; tenants: Set<string> };
+
+  /**
+   * Postgres refusing one event after another with the same SQLSTATE, for more than one tenant, is
+   * not bad data but a bad deploy (a migration's constraint, a changed column): throw a transient
+   * failure instead of dead-lettering everything, so the partition pauses, readiness says so, and
+   * the batch applies once the deploy is fixed. One tenant's bad events alone never trip this:
+   * they cannot stall the others.
+   */
+  private suspectDeployFault(batch: PartitionBatch, failure: unknown): void {
+    const code = String((failure as { code?: unknown }).code ?? '');
+    if (!code || failure instanceof PoisonEventError) return;
+    const d = decodeEnvelope(batch.messages[0].value);
+    const tenant = d.ok ? d.envelope.tenant : '';
+    if (this.refusals?.code !== code) this.refusals = { code, count: 0, tenants: new Set() };
+    this.refusals.count++;
+    this.refusals.tenants.add(tenant);
+    if (this.refusals.count >= DEPLOY_FAULT_AFTER && this.refusals.tenants.size >= 2) {
+      throw new DeployFaultError(`Postgres refused ${this.refusals.count} events in a row with SQLSTATE ${code}, from ${this.refusals.tenants.size} tenants: treated as a deploy fault, not bad data (last: ${(failure as Error).message})`);
     }
   }
 
@@ -136,9 +133,10 @@ export class BatchProcessor {
         outcome.skipped = 1;
         return null;
       }
-      const d = decodeEnvelope(m);
+      const d = decodeEnvelope(m.value);
       const e = d.ok ? d.envelope : null;
-      const payload = d.ok ? JSON.stringify(d.envelope) : storableValue(m);
+      // The message's own text (decodable means storable): a retry after a fix stores it exactly.
+      const payload = d.ok ? d.raw : storableValue(m);
       if (e) {
         await tx.query('SAVEPOINT claim');
         await tx
@@ -207,7 +205,7 @@ export class BatchProcessor {
       const incoming: IncomingEvent[] = [];
       const poison: { m: RawMessage; error: string }[] = [];
       for (const m of todo) {
-        const d = decodeEnvelope(m);
+        const d = decodeEnvelope(m.value);
         if (d.ok) incoming.push({ envelope: d.envelope, partition: batch.partition, offset: BigInt(m.offset), traceparent: m.headers.traceparent ?? null, raw: d.raw });
         else poison.push({ m, error: d.error });
       }

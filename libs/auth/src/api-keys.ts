@@ -9,6 +9,16 @@ export interface Principal {
   roles: Role[];
 }
 
+/**
+ * What every minted key looks like: `trb_` and 32 random bytes in base64url (43 characters, no
+ * padding). Anything else cannot be a key, so it is refused without asking the database.
+ */
+export const API_KEY_FORMAT = /^trb_[A-Za-z0-9_-]{43}$/;
+
+export function isWellFormedApiKey(key: string): boolean {
+  return key.length === 47 && API_KEY_FORMAT.test(key);
+}
+
 /** A new API key: the secret is returned once, only its SHA-256 is stored. */
 export function generateApiKey(): { id: string; key: string; hash: Buffer } {
   const key = `trb_${randomBytes(32).toString('base64url')}`;

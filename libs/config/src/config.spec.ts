@@ -1,4 +1,4 @@
-import { ConfigError, loadGatewayConfig, loadProcessorConfig } from './config';
+import { ConfigError, loadGatewayConfig, loadProcessorConfig, loadReplayConfig } from './config';
 
 describe('config', () => {
   it('fails fast naming every bad variable, without echoing the secret', () => {
@@ -22,5 +22,22 @@ describe('config', () => {
     expect(c.kafka.deadLetterTopic).toBe('t1.dlq');
     expect(c.db.poolSize).toBe(8);
     expect(c.groupId).toBe('tributary-processor');
+  });
+
+  it('gives every pool statement and idle-in-transaction limits; the CLI none on statements', () => {
+    const token = { TRIBUTARY_ADMIN_TOKEN: 'x'.repeat(16) };
+    expect(loadGatewayConfig(token).db).toMatchObject({ statementTimeoutMs: 30000, idleInTransactionTimeoutMs: 60000 });
+    expect(loadProcessorConfig({}).db).toMatchObject({ statementTimeoutMs: 30000, idleInTransactionTimeoutMs: 60000 });
+    expect(loadReplayConfig({}).db).toMatchObject({ statementTimeoutMs: 0, idleInTransactionTimeoutMs: 60000 });
+    expect(loadReplayConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '600000' }).db.statementTimeoutMs).toBe(600000);
+  });
+
+  it('gateway: rates per action, an operations port of its own, a headers timeout within the request timeout', () => {
+    const token = { TRIBUTARY_ADMIN_TOKEN: 'x'.repeat(16) };
+    const c = loadGatewayConfig({ ...token, TRIBUTARY_READ_RATE: '7' });
+    expect(c.rates).toEqual({ ingest: { rate: 20000, burst: 40000 }, read: { rate: 7, burst: 2000 }, admin: { rate: 10, burst: 50 } });
+    expect(c.opsPort).toBe(9464);
+    expect(() => loadGatewayConfig({ ...token, PORT: '9000', OPS_PORT: '9000' })).toThrow('OPS_PORT must differ from PORT');
+    expect(() => loadGatewayConfig({ ...token, TRIBUTARY_HEADERS_TIMEOUT_MS: '5000', TRIBUTARY_REQUEST_TIMEOUT_MS: '1000' })).toThrow('TRIBUTARY_HEADERS_TIMEOUT_MS must not exceed');
   });
 });

@@ -66,6 +66,10 @@ export interface DatabaseConfig {
   url: string;
   schema: string;
   poolSize: number;
+  /** Postgres cancels any statement running longer (0 = no limit): a stuck query frees its connection. */
+  statementTimeoutMs: number;
+  /** Postgres ends a session idle inside a transaction this long (0 = no limit): a stalled holder frees its locks and connection. */
+  idleInTransactionTimeoutMs: number;
 }
 
 function kafka(r: Reader, clientId: string): KafkaConfig {
@@ -80,27 +84,57 @@ function kafka(r: Reader, clientId: string): KafkaConfig {
   };
 }
 
-function database(r: Reader, poolDefault: number): DatabaseConfig {
+// Longest statements the apps run: the gateway's reads (a page of at most 1,000 rows), the
+// processor's batch statements (COPY / unnest of one batch, 2,000 events by default) — both far
+// below 30 s. The CLI has no statement limit by default: rebuild counts the whole store
+// (`plan`, the cut), waits for LOCK TABLE events behind the processors' batches and folds the
+// catch-up inside the swap transaction, all of which grow with the store.
+const STATEMENT_TIMEOUT_MS = 30_000;
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+
+function database(r: Reader, poolDefault: number, statementTimeoutDefault = STATEMENT_TIMEOUT_MS): DatabaseConfig {
   return {
     url: r.string('DATABASE_URL', 'postgres://tributary@127.0.0.1:15432/tributary'),
     schema: r.identifier('DATABASE_SCHEMA', 'public'),
     poolSize: r.int('DATABASE_POOL_SIZE', poolDefault, 1, 500),
+    statementTimeoutMs: r.int('DATABASE_STATEMENT_TIMEOUT_MS', statementTimeoutDefault, 0, 86_400_000),
+    idleInTransactionTimeoutMs: r.int('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', IDLE_IN_TRANSACTION_TIMEOUT_MS, 0, 86_400_000),
   };
+}
+
+/** A per-tenant token bucket: requests (or events) per second and the burst. */
+export interface RateConfig {
+  rate: number;
+  burst: number;
+}
+
+function rate(r: Reader, prefix: string, rateDefault: number, burstDefault: number): RateConfig {
+  return { rate: r.int(`${prefix}_RATE`, rateDefault, 1, 10_000_000), burst: r.int(`${prefix}_BURST`, burstDefault, 1, 10_000_000) };
 }
 
 export interface GatewayConfig {
   port: number;
   host: string;
+  /** The operations port: /metrics (not served on `port`, which faces tenants). */
+  opsPort: number;
   adminToken: string;
   kafka: KafkaConfig;
   db: DatabaseConfig;
+  /** Connections of the API-key lookups' own pool: authentication answers while `db`'s pool is busy. */
+  keyPoolSize: number;
+  /** Valid keys remembered (least recently used forgotten first); unknown keys have a cache of their own of this size. */
+  keyCacheSize: number;
+  /** How long a key lookup is trusted; a revoked key stops working within this time. */
+  keyCacheMs: number;
+  /** Longest wait for a request's headers, and for the whole request (headers and body); then 408 and the socket is closed. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   /** How long a produce may wait for the broker's ack before the request answers 503. */
   produceTimeoutMs: number;
   /** Most event bytes waiting for Kafka's ack in this gateway; beyond it requests answer 503 at once. */
   producerBufferMb: number;
-  /** Per-tenant ingest rate (events/s) and burst, per gateway instance. */
-  tenantRate: number;
-  tenantBurst: number;
+  /** Per-tenant rates, per gateway instance: ingest in events/s, reads and admin actions (schema writes, dead-letter retry/discard) in requests/s. */
+  rates: { ingest: RateConfig; read: RateConfig; admin: RateConfig };
   /** Longest graceful shutdown before the process exits anyway. */
   shutdownTimeoutMs: number;
 }
@@ -109,16 +143,32 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   const r = new Reader(env);
   const adminToken = r.string('TRIBUTARY_ADMIN_TOKEN');
   if (adminToken && adminToken.length < 16) r.problems.push('TRIBUTARY_ADMIN_TOKEN must be at least 16 characters');
+  const port = r.int('PORT', 8080, 0, 65535);
+  const opsPort = r.int('OPS_PORT', 9464, 0, 65535);
+  if (opsPort === port && port !== 0) r.problems.push(`OPS_PORT must differ from PORT (both ${port})`);
+  const headersTimeoutMs = r.int('TRIBUTARY_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
+  const requestTimeoutMs = r.int('TRIBUTARY_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000);
+  // Node refuses a headers timeout longer than the request timeout.
+  if (headersTimeoutMs > requestTimeoutMs) r.problems.push('TRIBUTARY_HEADERS_TIMEOUT_MS must not exceed TRIBUTARY_REQUEST_TIMEOUT_MS');
   return r.done({
-    port: r.int('PORT', 8080, 0, 65535),
+    port,
     host: r.string('HOST', '0.0.0.0'),
+    opsPort,
     adminToken,
     kafka: kafka(r, 'tributary-gateway'),
     db: database(r, 10),
+    keyPoolSize: r.int('DATABASE_KEY_POOL_SIZE', 2, 1, 50),
+    keyCacheSize: r.int('TRIBUTARY_KEY_CACHE_SIZE', 10_000, 1, 10_000_000),
+    keyCacheMs: r.int('TRIBUTARY_KEY_CACHE_MS', 2000, 0, 3_600_000),
+    headersTimeoutMs,
+    requestTimeoutMs,
     produceTimeoutMs: r.int('TRIBUTARY_PRODUCE_TIMEOUT_MS', 4000, 100, 120000),
     producerBufferMb: r.int('TRIBUTARY_PRODUCER_BUFFER_MB', 64, 1, 2048),
-    tenantRate: r.int('TRIBUTARY_TENANT_RATE', 20000, 1, 10_000_000),
-    tenantBurst: r.int('TRIBUTARY_TENANT_BURST', 40000, 1, 10_000_000),
+    rates: {
+      ingest: { rate: r.int('TRIBUTARY_TENANT_RATE', 20000, 1, 10_000_000), burst: r.int('TRIBUTARY_TENANT_BURST', 40000, 1, 10_000_000) },
+      read: rate(r, 'TRIBUTARY_READ', 500, 2000),
+      admin: rate(r, 'TRIBUTARY_ADMIN', 10, 50),
+    },
     shutdownTimeoutMs: r.int('TRIBUTARY_SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000),
   });
 }
@@ -168,5 +218,5 @@ export interface ReplayConfig {
 
 export function loadReplayConfig(env: Env = process.env): ReplayConfig {
   const r = new Reader(env);
-  return r.done({ db: database(r, 2), kafka: kafka(r, 'tributary-replay'), groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor') });
+  return r.done({ db: database(r, 2, 0), kafka: kafka(r, 'tributary-replay'), groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor') });
 }

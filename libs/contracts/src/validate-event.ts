@@ -15,6 +15,31 @@ export const LIMITS = {
 // RFC 3339 date-time: full date, 'T' (or space is not allowed), time, mandatory offset.
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+const length = (min: number, max: number) => (v: string) => (v.length >= min && v.length <= max ? null : `must be ${min}-${max} characters`);
+
+/**
+ * The rules of the envelope's attributes, one set for every way in: the gateway and `tributary
+ * backfill` (validateEvent) and the processor's decode of what is on the topic (decodeEnvelope),
+ * so an event another producer wrote straight to Kafka is held to the same limits. Each returns
+ * what is wrong, or null. The lengths keep every value within Postgres's btree index row limit.
+ */
+export const ATTRIBUTE_RULES = {
+  id: length(1, LIMITS.idLength),
+  type: (v: string) => (LIMITS.typePattern.test(v) ? null : 'must match ^[A-Za-z0-9._:-]{1,128}$'),
+  source: length(1, LIMITS.sourceLength),
+  subject: length(1, LIMITS.subjectLength),
+  partitionkey: length(1, LIMITS.partitionKeyLength),
+  datacontenttype: length(1, 256),
+  dataschema: length(1, LIMITS.sourceLength),
+  /** An instant Postgres can store: timestamptz has no year 0, and four-digit years only here. */
+  time: (v: string) => {
+    const ms = RFC3339.test(v) ? Date.parse(v) : NaN;
+    if (Number.isNaN(ms)) return 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z';
+    const year = new Date(ms).getUTCFullYear();
+    return year >= 1 && year <= 9999 ? null : 'must be between years 0001 and 9999 (UTC)';
+  },
+};
+
 const CORE_FIELDS = new Set(['specversion', 'id', 'type', 'source', 'subject', 'time', 'datacontenttype', 'data', 'partitionkey', 'dataschema']);
 const RESERVED = new Set(['tenant', 'receivedat', 'data_base64']);
 
@@ -59,26 +84,14 @@ export function validateEvent(raw: unknown, path: string, opts: ValidateOptions)
   };
 
   const specversion = str('specversion', opts.cloudEvents, (v) => (v === '1.0' ? null : 'must be "1.0"'));
-  const id = str('id', opts.cloudEvents, (v) =>
-    v.length >= 1 && v.length <= LIMITS.idLength ? null : `must be 1-${LIMITS.idLength} characters`,
-  );
-  const type = str('type', true, (v) =>
-    LIMITS.typePattern.test(v) ? null : 'must match ^[A-Za-z0-9._:-]{1,128}$',
-  );
-  const source = str('source', opts.cloudEvents, (v) =>
-    v.length >= 1 && v.length <= LIMITS.sourceLength ? null : `must be 1-${LIMITS.sourceLength} characters`,
-  );
-  const subject = str('subject', false, (v) =>
-    v.length >= 1 && v.length <= LIMITS.subjectLength ? null : `must be 1-${LIMITS.subjectLength} characters`,
-  );
-  const time = str('time', false, (v) =>
-    RFC3339.test(v) && !Number.isNaN(Date.parse(v)) ? null : 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z',
-  );
-  const datacontenttype = str('datacontenttype', false);
-  const partitionkey = str('partitionkey', false, (v) =>
-    v.length >= 1 && v.length <= LIMITS.partitionKeyLength ? null : `must be 1-${LIMITS.partitionKeyLength} characters`,
-  );
-  str('dataschema', false);
+  const id = str('id', opts.cloudEvents, ATTRIBUTE_RULES.id);
+  const type = str('type', true, ATTRIBUTE_RULES.type);
+  const source = str('source', opts.cloudEvents, ATTRIBUTE_RULES.source);
+  const subject = str('subject', false, ATTRIBUTE_RULES.subject);
+  const time = str('time', false, ATTRIBUTE_RULES.time);
+  const datacontenttype = str('datacontenttype', false, ATTRIBUTE_RULES.datacontenttype);
+  const partitionkey = str('partitionkey', false, ATTRIBUTE_RULES.partitionkey);
+  str('dataschema', false, ATTRIBUTE_RULES.dataschema);
 
   const extensions: Record<string, string | number | boolean> = {};
   for (const [key, value] of Object.entries(raw)) {

@@ -1,9 +1,11 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { decodeEnvelope } from '@tributary/contracts/decode-envelope';
+import { classifyFailure } from '@tributary/store/failure';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
 import { inTransaction, Queryable } from '@tributary/store/database';
 import { insertDeadLetters } from '@tributary/store/dead-letters';
-import type { AppendedEvent, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
+import { AppendedEvent, archiveEvent, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { projected } from './event-judge';
 import { applyProjection, Projection } from './projection';
 
@@ -115,16 +117,25 @@ export class DeadLettersService {
         await tx.query(`UPDATE dead_letters SET status = 'discarded', updated_at = now() WHERE id = $1`, [id]);
         return { id, outcome: 'discarded', released: 0 };
       }
-      // Stage 'store': Postgres refused the event itself, so it is not in the event store and no
-      // retry can apply it; discarding it releases its stream.
+      // Stage 'store': Postgres refused the event itself, so it is not in the event store. A retry
+      // (after a fix: a migration corrected, a limit raised) stores it from the message text kept
+      // in the dead letter; if Postgres still refuses, it stays a dead letter.
       const refused = dl.stage === 'store';
-      if (refused && action === 'retry') throw new TributaryError(ErrorCode.Conflict, `dead letter '${id}': Postgres refused to store the event (${dl.error}); it can only be discarded`);
       const stream = dl.subject === null ? null : await lockStream(tx, tenant, dl.subject);
-      const head = refused ? null : await loadEvent(tx, tenant, dl.event_id);
+      let head: IncomingEvent | null = null;
+      if (!refused) head = await loadEvent(tx, tenant, dl.event_id);
+      else if (action === 'retry') {
+        const stored = await storeRefused(tx, dl);
+        if (!stored.ok) {
+          const r = await tx.query(`UPDATE dead_letters SET attempts = attempts + 1, error = $2, updated_at = now() WHERE id = $1 RETURNING attempts`, [id, stored.error]);
+          return { id, outcome: 'still_failing', attempts: r.rows[0].attempts, error: stored.error };
+        }
+        head = stored.event;
+      }
       const applied: AppendedEvent[] = [];
 
       if (action === 'retry' && head) {
-        const verdict = await this.judge(head);
+        const verdict = await this.judge(head, tx);
         if (!verdict.ok) {
           const r = await tx.query(
             `UPDATE dead_letters SET attempts = attempts + 1, stage = $2, error = $3, updated_at = now() WHERE id = $1 RETURNING attempts`,
@@ -151,7 +162,7 @@ export class DeadLettersService {
         );
         for (const row of parked.rows) {
           const e = incomingOf(row);
-          const verdict = await this.judge(e);
+          const verdict = await this.judge(e, tx);
           if (!verdict.ok) {
             const [row] = await insertDeadLetters(tx, [{
               tenant, eventId: e.envelope.id, type: e.envelope.type, subject: e.envelope.subject, stage: verdict.stage,
@@ -175,6 +186,27 @@ export class DeadLettersService {
         : { id, outcome: 'discarded', released, ...(blockedAgainBy ? { blockedAgainBy } : {}) };
     });
   }
+}
+
+/**
+ * Stores a dead letter Postgres refused (stage 'store') in the event store, as dead-lettered,
+ * from its message text; the refusal, when it comes again, is rolled back to a savepoint and
+ * reported. Failures that are not the event's (Postgres down) propagate.
+ */
+async function storeRefused(tx: PoolClient, dl: any): Promise<{ ok: true; event: IncomingEvent } | { ok: false; error: string }> {
+  const d = decodeEnvelope(Buffer.from(dl.payload, 'utf8'));
+  if (!d.ok) return { ok: false, error: `the dead letter's payload is not an envelope: ${d.error}` };
+  const event: IncomingEvent = { envelope: d.envelope, partition: dl.kafka_partition, offset: BigInt(dl.kafka_offset), traceparent: null, raw: d.raw };
+  await tx.query('SAVEPOINT store_refused');
+  try {
+    await archiveEvent(tx, event, 'dead_lettered');
+  } catch (e) {
+    if (classifyFailure(e) !== 'permanent') throw e;
+    await tx.query('ROLLBACK TO SAVEPOINT store_refused');
+    return { ok: false, error: `Postgres refused the event: ${(e as Error).message}` };
+  }
+  await tx.query('RELEASE SAVEPOINT store_refused');
+  return { ok: true, event };
 }
 
 async function lockStream(tx: Queryable, tenant: string, subject: string): Promise<{ last: number }> {

@@ -44,8 +44,9 @@ export interface ProjectionStatus {
     tenant: string | null;
     from: string | null;
     to: string | null;
-    folded: number;
-    total: number;
+    /** Events folded and to fold; null in a tenant's view of a rebuild of every tenant. */
+    folded: number | null;
+    total: number | null;
     startedAt: string | null;
     finishedAt: string | null;
   };
@@ -106,32 +107,45 @@ export class ProjectionStateRepository {
     );
   }
 
-  /** Status of every projection this process knows, in registry order. */
-  async statuses(projections: readonly Projection<any>[]): Promise<ProjectionStatus[]> {
+  /**
+   * Status of every projection this process knows, in registry order. With `tenant` (a tenant's
+   * key, GET /v1/projections) it is that tenant's view and names no other tenant: a rebuild
+   * scoped to another tenant is not shown (that tenant's reads are the only ones it changes),
+   * lag counts the tenant's own events, and a rebuild of every tenant shows its progress as a
+   * fraction only (folded and total would be every tenant's volume). Without it (the CLI, an
+   * operator) everything is shown.
+   */
+  async statuses(projections: readonly Projection<any>[], tenant?: string): Promise<ProjectionStatus[]> {
     const rows = new Map((await this.pool.query<ProjectionStateRow>(`SELECT * FROM projection_state`)).rows.map((r) => [r.name, r]));
     const out: ProjectionStatus[] = [];
     for (const p of projections) {
       const r = rows.get(p.name) ?? (await this.ensure(p));
+      const visible = tenant === undefined || r.tenant_id === null || r.tenant_id === tenant;
+      const rebuilding = r.status === 'rebuilding' && visible;
       let lag = 0;
-      if (r.status === 'rebuilding') {
+      if (rebuilding) {
         const params: unknown[] = [r.scanned_to];
         let where = `status = 'processed' AND applied_seq > $1`;
-        if (r.tenant_id) where += ` AND tenant_id = $${params.push(r.tenant_id)}`;
+        const scope = tenant ?? r.tenant_id;
+        if (scope) where += ` AND tenant_id = $${params.push(scope)}`;
         if (r.time_from) where += ` AND time >= $${params.push(r.time_from)}`;
         if (r.time_to) where += ` AND time < $${params.push(r.time_to)}`;
         lag = Number((await this.pool.query(`SELECT count(*) AS n FROM events WHERE ${where}`, params)).rows[0].n);
       }
       const folded = Number(r.folded);
-      const total = Math.max(Number(r.total), folded + lag);
+      // Progress is the rebuild's own (folded / total over its whole scope), whoever asks.
+      const scopeLag = tenant !== undefined && r.tenant_id === null ? 0 : lag;
+      const total = Math.max(Number(r.total), folded + scopeLag);
+      const counts = tenant === undefined || r.tenant_id !== null;
       out.push({
         name: p.name,
         liveVersion: r.live_version,
         codeVersion: p.version,
-        status: r.status === 'rebuilding' ? 'rebuilding' : p.version > r.live_version ? 'stale' : 'live',
+        status: rebuilding ? 'rebuilding' : p.version > r.live_version ? 'stale' : 'live',
         lag,
-        progress: r.status === 'rebuilding' ? (total > 0 ? Math.min(1, folded / total) : 0) : 1,
+        progress: rebuilding ? (total > 0 ? Math.min(1, folded / total) : 0) : 1,
         rebuild:
-          r.target_version === null
+          r.target_version === null || !visible
             ? null
             : {
                 targetVersion: r.target_version,
@@ -139,8 +153,8 @@ export class ProjectionStateRepository {
                 tenant: r.tenant_id,
                 from: r.time_from?.toISOString() ?? null,
                 to: r.time_to?.toISOString() ?? null,
-                folded,
-                total,
+                folded: counts ? folded : null,
+                total: counts ? total : null,
                 startedAt: r.started_at?.toISOString() ?? null,
                 finishedAt: r.finished_at?.toISOString() ?? null,
               },

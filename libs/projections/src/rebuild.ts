@@ -1,3 +1,4 @@
+import { decodeEnvelope } from '@tributary/contracts/decode-envelope';
 import type { Pool, PoolClient } from 'pg';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
 import { inTransaction, Queryable } from '@tributary/store/database';
@@ -275,12 +276,9 @@ export class ProjectionRebuild {
   private async foldMessages(tx: Queryable, partition: number, messages: { offset: bigint; value: Buffer | null }[], cut: bigint): Promise<number> {
     const decoded: { offset: bigint; e: any }[] = [];
     for (const m of messages) {
-      try {
-        const e = JSON.parse(m.value?.toString('utf8') ?? 'null');
-        if (typeof e?.tenant === 'string' && typeof e?.id === 'string' && typeof e?.receivedAt === 'string') decoded.push({ offset: m.offset, e });
-      } catch {
-        // Not an envelope: the processor dead-lettered it at decode; nothing to fold.
-      }
+      // Not an envelope: the processor dead-lettered it at decode; nothing to fold.
+      const d = decodeEnvelope(m.value);
+      if (d.ok) decoded.push({ offset: m.offset, e: d.envelope });
     }
     if (decoded.length === 0) return 0;
     const f = this.filter(0n, cut);

@@ -14,6 +14,13 @@ export function sessionOptions(schema: string): string {
   return `-c search_path=${schema},public -c timezone=UTC`;
 }
 
+/**
+ * Every pool of every app is made here. Each connection starts with the configured
+ * statement_timeout and idle_in_transaction_session_timeout (startup parameters, so they hold
+ * from the first statement): a statement stuck on a lock or a runaway plan is cancelled
+ * (SQLSTATE 57014) and a transaction whose holder stalled is ended (57P05) instead of keeping a
+ * connection, and its locks, forever.
+ */
 export function createPool(db: DatabaseConfig, applicationName: string): Pool {
   const pool = new Pool({
     connectionString: db.url,
@@ -21,6 +28,9 @@ export function createPool(db: DatabaseConfig, applicationName: string): Pool {
     options: sessionOptions(db.schema),
     application_name: applicationName,
     connectionTimeoutMillis: 5000,
+    // pg sends these only when non-zero; 0 leaves the server's default (no limit).
+    statement_timeout: db.statementTimeoutMs,
+    idle_in_transaction_session_timeout: db.idleInTransactionTimeoutMs,
   });
   // An idle client losing its connection (Postgres restart) must not crash the process.
   pool.on('error', () => undefined);

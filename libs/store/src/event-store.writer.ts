@@ -23,7 +23,8 @@ export interface AppendedEvent extends IncomingEvent {
 
 /** Whether an event may be applied; a refusal dead-letters it (stage says which check refused). */
 export type Verdict = { ok: true } | { ok: false; stage: string; error: string };
-export type Judge = (e: IncomingEvent) => Verdict | Promise<Verdict>;
+/** `db` is the transaction the event is judged in: lookups the judge makes go through it. */
+export type Judge = (e: IncomingEvent, db: Queryable) => Verdict | Promise<Verdict>;
 
 export interface AppendResult {
   /** Applied, in log order: these go to the projections. */
@@ -99,13 +100,18 @@ export async function appendEvents(db: PoolClient, batch: IncomingEvent[], judge
   // 3. Decide each event's fate in log order.
   const statuses: { e: IncomingEvent; status: Status; sequence: number | null }[] = [];
   const deadLettered: AppendResult['deadLettered'] = [];
+  const streamOf = (e: IncomingEvent) => (e.envelope.subject === null ? undefined : streams.get(key2(e.envelope.tenant, e.envelope.subject)));
+  // Judged together, not one await per event: the judges' schema checks then go to the schema
+  // worker as one message. An event of a stream blocked before this batch is parked unjudged.
+  const judged = fresh.filter((e) => streamOf(e)?.blockedBy == null);
+  const verdicts = new Map(await Promise.all(judged.map(async (e) => [e, await judge(e, db)] as const)));
   for (const e of fresh) {
-    const stream = e.envelope.subject === null ? undefined : streams.get(key2(e.envelope.tenant, e.envelope.subject));
+    const stream = streamOf(e);
     if (stream && (stream.blockedBy !== null || stream.newlyBlocked)) {
       statuses.push({ e, status: 'parked', sequence: null });
       continue;
     }
-    const verdict = await judge(e);
+    const verdict = verdicts.get(e)!;
     if (!verdict.ok) {
       deadLettered.push({ event: e, stage: verdict.stage, error: verdict.error });
       statuses.push({ e, status: 'dead_lettered', sequence: null });
@@ -196,6 +202,11 @@ const EVENT_COLUMNS = [
 function dataText(e: IncomingEvent): string | null {
   const text = e.raw === undefined ? JSON.stringify(e.envelope.data ?? null) : memberText(e.raw, 'data');
   return text === undefined || text === 'null' ? null : text;
+}
+
+/** One event into the archive with `status`, outside a batch (a dead letter Postgres refused, retried). */
+export function archiveEvent(tx: PoolClient, e: IncomingEvent, status: Status): Promise<void> {
+  return insertEvents(tx, [{ e, status, sequence: null }], []);
 }
 
 /** The archive rows by COPY (the cheapest way in), then the streams' new heads. */

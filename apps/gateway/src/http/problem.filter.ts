@@ -40,6 +40,12 @@ const TITLES: Record<number, string> = {
   415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
+// 57014 query_canceled (statement_timeout), 57P05 idle_in_transaction_session_timeout.
+function isStatementTimeout(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === '57014' || code === '57P05';
+}
+
 export interface Problem {
   type: string;
   title: string;
@@ -58,6 +64,9 @@ export function problemOf(e: unknown): { problem: Problem; retryAfter?: number }
   }
   // Postgres restarting or unreachable (API keys, queries): a transient outage, not a bug.
   if (isDatabaseUnavailable(e)) e = new TributaryError(ErrorCode.DatabaseUnavailable, `the database is unavailable: ${(e as Error).message}`, [], 2);
+  // Postgres cancelled the statement at DATABASE_STATEMENT_TIMEOUT_MS (waiting on a lock, or
+  // overloaded): the request may succeed when retried; the connection is free again.
+  if (isStatementTimeout(e)) e = new TributaryError(ErrorCode.DatabaseUnavailable, 'the database did not answer within the statement timeout; retry later', [], 2);
   if (e instanceof TributaryError) {
     const status = statusOf(e.code);
     return {

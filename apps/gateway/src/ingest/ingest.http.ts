@@ -22,9 +22,10 @@ export function isIngestRequest(req: IncomingMessage): boolean {
  * At thousands of single-event requests per second the per-request cost of Fastify and Nest's
  * hooks around the route (request/reply objects, five Nest onRequest/onResponse hooks, the body
  * parser's AsyncResource binding, reply serialisation) was larger than the route's own work.
- * The contract is the same as through Fastify (docs: /openapi.json): body up to 1 MiB (413 at
- * once, connection closed, as Fastify does), API key with the `ingest` role (401/403), decode
- * (400/415), validation (422), rate limit (429), produce, 202 only after the broker ack (503
+ * The contract is the same as through Fastify (docs: /openapi.json): API key with the `ingest`
+ * role (401/403) and the tenant's first rate token (429) from the headers, before the body is
+ * read; body up to 1 MiB (413 at once, connection closed, as Fastify does), decode (400/415),
+ * the other events' tokens (429), validation (422), produce, 202 only after the broker ack (503
  * when it does not come); every error as application/problem+json; a server span continuing the
  * client's traceparent; tributary_http_request_duration_seconds; 503 once the gateway is closing.
  */
@@ -46,6 +47,9 @@ export function ingestHandler(auth: ApiKeyAuth, ingest: IngestService, closing: 
       finish(writeProblem(res, e, headers));
     };
 
+    // A request whose body was not read to the end cannot be followed on the same connection.
+    const unread = (): Record<string, string> => (req.complete ? connection() : { connection: 'close' });
+
     if (closing()) {
       req.resume();
       return fail(new TributaryError(ErrorCode.ShuttingDown, 'the gateway is shutting down; retry on another instance', [], 1), { connection: 'close' });
@@ -54,35 +58,51 @@ export function ingestHandler(auth: ApiKeyAuth, ingest: IngestService, closing: 
     // connection after the answer (the client may still be sending).
     if (Number(req.headers['content-length']) > INGEST_LIMITS.bodyBytes) return fail(bodyTooLarge(), { connection: 'close' });
 
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > INGEST_LIMITS.bodyBytes) {
-        req.removeListener('data', onData);
-        req.removeListener('end', onEnd);
-        fail(bodyTooLarge(), { connection: 'close' });
-        return;
-      }
-      chunks.push(chunk);
+    // Invariant: nothing of the body is read before the key is known to carry `ingest` and the
+    // tenant has a token left. Until then the request stream stays paused (TCP pushes back on
+    // the client), so a bad key or an exhausted tenant costs a header check, not 1 MiB of
+    // buffering and a JSON parse; the answer closes the connection if the body was not all in.
+    let tenant = '';
+    const read = () => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > INGEST_LIMITS.bodyBytes) {
+          req.removeListener('data', onData);
+          req.removeListener('end', onEnd);
+          fail(bodyTooLarge(), { connection: 'close' });
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () =>
+        context.with(ctx, () => {
+          const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+          ingest
+            .ingest(tenant, req.headers, body)
+            .then((answer) => {
+              if (done || res.headersSent) return;
+              const json = JSON.stringify(answer.body);
+              res.writeHead(answer.status, { ...connection(), 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+              res.end(json);
+              finish(answer.status);
+            })
+            .catch((e: unknown) => fail(e));
+        });
+      req.on('data', onData);
+      req.on('end', onEnd);
     };
-    const onEnd = () =>
-      context.with(ctx, () => {
-        const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-        auth
-          .tenant(req.headers, 'ingest')
-          .then((who) => ingest.ingest(who.tenant, req.headers, body))
-          .then((answer) => {
-            if (done || res.headersSent) return;
-            const json = JSON.stringify(answer.body);
-            res.writeHead(answer.status, { ...connection(), 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
-            res.end(json);
-            finish(answer.status);
-          })
-          .catch((e: unknown) => fail(e));
-      });
-    req.on('data', onData);
-    req.on('end', onEnd);
+    context.with(ctx, () =>
+      auth
+        .tenant(req.headers, 'ingest')
+        .then((who) => {
+          tenant = who.tenant;
+          ingest.admit(tenant);
+          if (!done) read();
+        })
+        .catch((e: unknown) => fail(e, unread())),
+    );
     req.on('error', (e: Error & { statusCode?: number }) => {
       // A request that broke off (client gone, bad framing): answer 400 if anyone is listening.
       if (!(typeof e.statusCode === 'number' && e.statusCode >= 400)) e.statusCode = 400;

@@ -12,7 +12,7 @@ import { EventProducer } from '@tributary/kafka/event-producer';
 import { metrics, tenantLabel } from '@tributary/observability/metrics';
 import { inSpan, SpanKind, traceHeaders } from '@tributary/observability/tracing';
 import { GATEWAY_CONFIG } from '../tokens';
-import { RateLimiter } from './rate-limiter';
+import { TenantLimits } from '../http/tenant-limits';
 
 export type ItemResult =
   | { index: number; id: string; status: 'accepted' }
@@ -22,35 +22,48 @@ export type IngestAnswer =
   | { status: 202; body: { id: string; status: 'accepted' } }
   | { status: 202 | 422; body: { accepted: number; rejected: number; results: ItemResult[] } };
 
+/**
+ * Ingest's rate limit, in events, is taken before the work it pays for: one token when the
+ * request arrives (ingest.http.ts, before the body is read: the least a request can carry), the
+ * rest as soon as the body is parsed and the number of events is known, before validation, schema
+ * lookups and the produce. Every event pays, accepted or rejected: a tenant sending invalid
+ * events spends its own rate, not the gateway's CPU.
+ */
 @Injectable()
 export class IngestService {
-  private readonly limiter: RateLimiter;
-
   constructor(
     private readonly producer: EventProducer,
     private readonly schemas: SchemasRepository,
+    private readonly limits: TenantLimits,
     @Inject(GATEWAY_CONFIG) private readonly cfg: GatewayConfig,
-  ) {
-    this.limiter = new RateLimiter(cfg.tenantRate, cfg.tenantBurst);
-  }
+  ) {}
 
+  // Keyed by the metric label, not the tenant: at most TRIBUTARY_METRICS_TENANTS + 1 entries.
   private readonly accepted = new Map<string, Counter.Internal>();
 
   /** The accepted-events counter of a tenant, its label child looked up once. */
   private acceptedCounter(tenant: string): Counter.Internal {
-    let c = this.accepted.get(tenant);
-    if (!c) {
-      if (this.accepted.size >= 10000) this.accepted.clear();
-      this.accepted.set(tenant, (c = metrics.eventsAccepted.labels({ tenant: tenantLabel(tenant) })));
-    }
+    const label = tenantLabel(tenant);
+    let c = this.accepted.get(label);
+    if (!c) this.accepted.set(label, (c = metrics.eventsAccepted.labels({ tenant: label })));
     return c;
+  }
+
+  /** The request's first token, taken from the headers alone; throws 429. */
+  admit(tenant: string): void {
+    try {
+      this.limits.take('ingest', tenant, 1);
+    } catch (e) {
+      metrics.eventsRejected.inc({ tenant: tenantLabel(tenant), reason: ErrorCode.RateLimited });
+      throw e;
+    }
   }
 
   /** Envelope rules, the tenant's JSON Schema for the type (cached), then the platform's business rules; with field paths. */
   private async validate(tenant: string, raw: unknown, path: string, cloudEvents: boolean): Promise<Validated> {
     const v = validateEvent(raw, path, { cloudEvents });
     if (!v.ok) return v;
-    const errors = dataErrors(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`);
+    const errors = await dataErrors(tenant, v.event.type, await this.schemas.get(tenant, v.event.type), v.event.data, `${path}/data`);
     return errors.length ? { ok: false, errors } : v;
   }
 
@@ -90,18 +103,22 @@ export class IngestService {
 
   private async decodeValidatePublish(tenant: string, headers: Record<string, string | string[] | undefined>, body: Buffer): Promise<IngestAnswer> {
     const decoded = decodeIngest(headers, body);
+    // admit() took the first event's token; every further event pays before it is validated.
+    if (decoded.items.length > 1) this.limits.take('ingest', tenant, decoded.items.length - 1);
     const receivedAt = new Date().toISOString();
     const results: ItemResult[] = [];
     const envelopes: EventEnvelope[] = [];
 
+    // All at once: the events' schema checks go to the schema worker together.
+    const validated = await Promise.all(decoded.items.map((item) => (item.bytes > INGEST_LIMITS.eventBytes ? null : this.validate(tenant, item.raw, item.path, decoded.cloudEvents))));
     for (const [index, item] of decoded.items.entries()) {
-      if (item.bytes > INGEST_LIMITS.eventBytes) {
+      const v = validated[index];
+      if (v === null) {
         const message = `event is ${item.bytes} bytes; the limit is ${INGEST_LIMITS.eventBytes}`;
         if (!decoded.batch) throw new TributaryError(ErrorCode.EventTooLarge, message);
         results.push({ index, status: 'rejected', error: { code: ErrorCode.EventTooLarge, message } });
         continue;
       }
-      const v = await this.validate(tenant, item.raw, item.path, decoded.cloudEvents);
       if (!v.ok) {
         if (!decoded.batch) throw new TributaryError(ErrorCode.ValidationFailed, v.errors.map((e) => `${e.path} ${e.message}`).join('; '), v.errors);
         const id = (item.raw as { id?: unknown })?.id;
@@ -134,13 +151,7 @@ export class IngestService {
       results.push({ index, id: envelope.id, status: 'accepted' });
     }
 
-    if (envelopes.length > 0) {
-      const wait = this.limiter.take(tenant, envelopes.length);
-      if (wait > 0) {
-        throw new TributaryError(ErrorCode.RateLimited, `tenant '${tenant}' is over its rate of ${this.cfg.tenantRate} events/s; retry in ${wait} s`, [], wait);
-      }
-      await this.publish(tenant, envelopes);
-    }
+    if (envelopes.length > 0) await this.publish(tenant, envelopes);
 
     if (!decoded.batch) return { status: 202, body: { id: envelopes[0].id, status: 'accepted' } };
     const accepted = envelopes.length;

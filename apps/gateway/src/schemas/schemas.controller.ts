@@ -1,7 +1,7 @@
 import { Body, Controller, Put, UseGuards } from '@nestjs/common';
 import { Param } from '@nestjs/common';
 import type { Principal } from '@tributary/auth/api-keys';
-import { checkSchema } from '@tributary/contracts/event-rules';
+import { schemaChecker, SCHEMA_LIMITS } from '@tributary/contracts/tenant-schema';
 import { LIMITS } from '@tributary/contracts/validate-event';
 import { SchemasRepository } from '@tributary/store/schemas.repository';
 import { AuthGuard, CurrentPrincipal, RequireRole } from '../http/auth.guard';
@@ -18,12 +18,10 @@ export class SchemasController {
   async put(@CurrentPrincipal() who: Principal, @Param('type') type: string, @Body() body: unknown) {
     if (!LIMITS.typePattern.test(type)) throw invalid([{ path: '/path/type', message: 'must match ^[A-Za-z0-9._:-]{1,128}$' }]);
     const schema = jsonObjectBody(body);
-    try {
-      checkSchema(schema);
-    } catch (e) {
-      throw invalid([{ path: '/', message: `not a valid JSON Schema: ${(e as Error).message}` }]);
-    }
+    const problems = await schemaChecker.registrationProblems(schema);
+    if (problems.length) throw invalid(problems);
     const version = await this.schemas.put(who.tenant, type, schema);
+    if (version === null) throw invalid([{ path: '/path/type', message: `the tenant already has schemas for ${SCHEMA_LIMITS.typesPerTenant} event types, the most it may have` }]);
     return { type, version };
   }
 }

@@ -111,7 +111,7 @@ export async function backfill(input: NodeJS.ReadableStream, pool: Pool, produce
       reject(line, missing.join('; '), raw);
       continue;
     }
-    const refused = dataErrors(o.tenant, e.type, await schemas.get(o.tenant, e.type), e.data, '/data');
+    const refused = await dataErrors(o.tenant, e.type, await schemas.get(o.tenant, e.type), e.data, '/data');
     if (refused.length) {
       reject(line, refused.map((x) => `${x.path} ${x.message}`).join('; '), raw);
       continue;
