@@ -53,5 +53,7 @@ describe('bench smoke', () => {
       expect(f.reference).toBeGreaterThan(0);
       expect(f.ratio).toBeCloseTo(f.runs.ours[0] / f.runs.reference[0], 2);
     }
-  }, 300000);
+    // Every scenario in one go: 275 s on this shared 2-core machine at load ~10 with process-vs-connect
+    // and noisy-neighbour; the bound is for a slow machine, not a speed check.
+  }, 480000);
 });
