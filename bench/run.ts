@@ -9,6 +9,7 @@ import { CACHE, freePort, Platform, ROOT, waitFor } from '../test/harness/platfo
 import { confluent, Contestant, kafkajs, platformatic } from './clients';
 import { CpuMeter, jaegerPids, kafkaPids, postgresPids } from './cpu';
 import { closedLoop, inChunks, openLoop, percentile, Target } from './load';
+import { noisyNeighbourRun } from './noisy-neighbour';
 
 /**
  * `npm run bench [-- --json] [--scenario NAME] [--runs N] [--events N]`
@@ -429,12 +430,32 @@ const SCENARIOS: Record<string, { unit: (figure: string) => string; referenceNam
   process: { unit: () => 'events/s', referenceName: () => 'COPY of the same rows into an indexed table', run: processScenario },
   'e2e-latency': { unit: () => 'ms', referenceName: () => 'kafka EndToEndLatency (acks=all, 1 KiB, one record at a time)', run: e2eLatency },
   rebuild: { unit: () => 'events/s', referenceName: () => 'INSERT … SELECT … GROUP BY recount of the same rows', run: rebuildScenario },
+  'noisy-neighbour': { unit: () => 'ms', referenceName: () => 'the same quiet tenant with no neighbour', run: noisyNeighbourScenario },
   clients: {
     unit: () => 'records/s',
     referenceName: (f) => (f.includes('produce') ? 'kafka ProducerPerformance (acks=all, idempotent, linger 5 ms, no compression)' : 'kafka ConsumerPerformance (nMsg.sec, group join included)'),
     run: clientsScenario,
   },
 };
+
+/**
+ * The quiet tenant's ingest and end-to-end p99 beside a tenant flooding at 10× its rate limit and
+ * holding 200 slow connections (ours), against the same quiet load alone (reference), same run.
+ * Target: ratio ≤ 2 (issue: no tenant can slow another).
+ */
+async function noisyNeighbourScenario(run: number): Promise<Record<string, Sample>> {
+  const o = { quietRate: 200, quietEvents: Math.min(EVENTS, 2000), tenantRate: 2000, slowConnections: 200 };
+  const alone = await noisyNeighbourRun(`bench-quiet-${run}`, o, false);
+  const beside = await noisyNeighbourRun(`bench-noisy-${run}`, o, true);
+  for (const [name, f] of [['alone', alone], ['beside the neighbour', beside]] as const) {
+    if (f.quietErrors || f.quietProcessed !== o.quietEvents) throw new Error(`noisy-neighbour (${name}): ${f.quietErrors} quiet requests failed, ${f.quietProcessed}/${o.quietEvents} processed`);
+  }
+  const extra = { 'noisy.accepted': beside.noisyAccepted, 'noisy.rateLimitedRequests': beside.noisyRateLimited, 'ours.ingestP50': beside.ingestP50, 'reference.ingestP50': alone.ingestP50, 'ours.e2eP50': beside.e2eP50, 'reference.e2eP50': alone.e2eP50 };
+  return {
+    'noisy-neighbour quiet ingest p99': { ours: beside.ingestP99, reference: alone.ingestP99, extra },
+    'noisy-neighbour quiet e2e p99': { ours: beside.e2eP99, reference: alone.e2eP99 },
+  };
+}
 
 async function main() {
   const only = option('scenario', '');

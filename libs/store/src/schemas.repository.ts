@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { LruCache } from '@tributary/contracts/lru-cache';
+import { SingleFlight } from '@tributary/contracts/single-flight';
 import { RegisteredSchema, SCHEMA_LIMITS } from '@tributary/contracts/tenant-schema';
 import { Queryable, withTenant } from './database';
 
@@ -15,7 +16,7 @@ interface Cached {
 export class SchemasRepository {
   // Bounded: the keys are tenants' event types, which tenants choose.
   private readonly cache = new LruCache<string, Cached>(10000);
-  private readonly pending = new Map<string, Promise<RegisteredSchema | undefined>>();
+  private readonly loads = new SingleFlight<string, RegisteredSchema | undefined>();
 
   constructor(private readonly pool: Pool) {}
 
@@ -51,20 +52,14 @@ export class SchemasRepository {
     const key = `${tenant}\u0000${type}`;
     const hit = this.cache.get(key);
     if (hit && hit.until > Date.now()) return hit.value;
-    let p = this.pending.get(key);
-    if (!p) {
-      const until = Date.now() + CACHE_MS;
+    const until = Date.now() + CACHE_MS;
+    return this.loads.run(key, async () => {
       const lookup = (q: Queryable) =>
         q.query<{ schema: object; version: number }>(`SELECT schema, version FROM event_schemas WHERE tenant_id = $1 AND type = $2`, [tenant, type]);
-      p = (db ? lookup(db) : withTenant(this.pool, tenant, lookup))
-        .then((r) => {
-          const value = r.rows[0] ? { schema: r.rows[0].schema, version: r.rows[0].version } : undefined;
-          this.cache.set(key, { value, until });
-          return value;
-        })
-        .finally(() => this.pending.delete(key));
-      this.pending.set(key, p);
-    }
-    return p;
+      const r = await (db ? lookup(db) : withTenant(this.pool, tenant, lookup));
+      const value = r.rows[0] ? { schema: r.rows[0].schema, version: r.rows[0].version } : undefined;
+      this.cache.set(key, { value, until });
+      return value;
+    });
   }
 }
