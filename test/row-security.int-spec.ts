@@ -6,6 +6,7 @@ import { loadGatewayConfig } from '../libs/config/src/config';
 import { withTenant } from '../libs/store/src/database';
 import { EventsRepository } from '../libs/store/src/events.repository';
 import { tenantPool, keyPool } from '../apps/gateway/src/pools';
+import { migrate } from '../migrations/data-source';
 import { Platform, ROOT, waitFor } from './harness/platform';
 
 // Row-level security as defence in depth (issue 11, item 8; docs/decisions/0009-row-level-security.md):
@@ -180,5 +181,30 @@ describe('row-level security: the gateway role sees only the tenant of its trans
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).not.toBe(0);
     expect(output).toContain('row-level security would not hold it');
+  }, 60_000);
+  it('a migrating user who may not create roles is told which role to create, and once it exists the migration grants it', async () => {
+    // Production: the DBA creates the role. Roles are cluster-wide: names unique to this run, dropped at the end.
+    const id = p.schema.slice(-8);
+    const [login, role, schema] = [`rs_migrator_${id}`, `rs_gateway_${id}`, `rs_prod_${id}`];
+    await p.db.query(`CREATE ROLE ${login} LOGIN NOSUPERUSER NOCREATEROLE`);
+    try {
+      // It may create its schema (migrate() does), as the owner of a production database may.
+      const database = (await p.db.query(`SELECT current_database() AS d`)).rows[0].d;
+      await p.db.query(`GRANT CREATE ON DATABASE "${database}" TO ${login}`);
+      const url = new URL(p.env().DATABASE_URL!);
+      url.username = login;
+      const db = { url: url.toString(), schema, poolSize: 1, statementTimeoutMs: 0, idleInTransactionTimeoutMs: 0 };
+      await expect(migrate(db, { gatewayRole: role })).rejects.toThrow(`role "${role}" does not exist and "${login}" may not create it`);
+      await p.db.query(`CREATE ROLE ${role} NOLOGIN`);
+      await migrate(db, { gatewayRole: role });
+      const granted = await p.db.query(`SELECT has_table_privilege($1, $2, 'SELECT') AS read, has_table_privilege($1, $2, 'DELETE') AS del`, [role, `${schema}.events`]);
+      expect(granted.rows[0]).toEqual({ read: true, del: false });
+    } finally {
+      await p.db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await p.db.query(`DROP OWNED BY ${login}`).catch(() => undefined);
+      await p.db.query(`DROP ROLE IF EXISTS ${login}`);
+      await p.db.query(`DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN EXECUTE 'DROP OWNED BY ${role}'; END IF; END $$`);
+      await p.db.query(`DROP ROLE IF EXISTS ${role}`);
+    }
   }, 60_000);
 });
