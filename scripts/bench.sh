@@ -6,7 +6,9 @@ cd "$ROOT"
 ensure_system_packages
 ensure_node_modules
 # With Jaeger: every event is traced (the default), so the figures include exporting its spans.
-eval "$(bash scripts/infra.sh up --with-jaeger)"
+# (Assigned first: a failing `up` stops the script here; `eval "$(…)"` would hide its exit status.)
+infra_env=$(bash scripts/infra.sh up --with-jaeger)
+eval "$infra_env"
 # The Strimzi Kafka Bridge, the ingest-batch peer, from Maven Central; the scenario skips it (and
 # says so) when it cannot be fetched.
 BRIDGE_LIB="$ROOT/.cache/bridge/lib"
@@ -19,5 +21,8 @@ if [ ! -f "$BRIDGE_LIB/.complete" ]; then
     echo "[bench] could not fetch the Strimzi Kafka Bridge (see .cache/bridge/fetch.log); ingest-batch runs without its peer" >&2
   fi
 fi
+# Kafka Connect and the Debezium JDBC sink, the process-vs-connect peer; without them that scenario
+# fails with the reason.
+bash scripts/connect/fetch.sh || true
 (npx tsc -p tsconfig.bench.json && npx tsc-alias -p tsconfig.bench.json) >&2
 exec node dist/bench/run.js "$@"

@@ -8,8 +8,12 @@ cd "$ROOT"
 ensure_system_packages
 ensure_node_modules
 
-# Kafka and Postgres: started here unless KAFKA_BROKERS / DATABASE_URL point elsewhere.
-eval "$(bash scripts/infra.sh up "$@")"
+# Kafka and Postgres: started here unless KAFKA_BROKERS / DATABASE_URL point elsewhere, on this
+# checkout's ports (infra.sh prints the env to use and records the ports in $RUN/ports).
+# (Assigned first: a failing `up` stops the script here; `eval "$(…)"` would hide its exit status.)
+infra_env=$(bash scripts/infra.sh up "$@")
+eval "$infra_env"
+load_ports
 
 log "building"
 build_app
@@ -23,7 +27,12 @@ if [ -z "${TRIBUTARY_ADMIN_TOKEN:-}" ]; then
   generated_token=1
 fi
 export TRIBUTARY_ADMIN_TOKEN
-export PORT="${PORT:-8080}"
+# 8080/9464/8081 as in the README, unless taken (another checkout's `npm run dev`): then this
+# checkout's own ports, printed below.
+free_or() { if port_open "$1"; then echo "$2"; else echo "$1"; fi; }
+export PORT="${PORT:-$(free_or 8080 "$DEV_GATEWAY_PORT")}"
+export OPS_PORT="${OPS_PORT:-$(free_or 9464 "$DEV_OPS_PORT")}"
+export PROCESSOR_PORT="${PROCESSOR_PORT:-$(free_or 8081 "$DEV_PROCESSOR_PORT")}"
 url="http://127.0.0.1:$PORT"
 
 pids=()
@@ -65,7 +74,7 @@ fi
 cat >&2 <<MSG
 
 Tributary is running at $url  (API docs: $url/docs)
-${generated_token:+Operator token (TRIBUTARY_ADMIN_TOKEN, generated and kept in .cache/run/admin-token): $TRIBUTARY_ADMIN_TOKEN
+${generated_token:+Operator token (TRIBUTARY_ADMIN_TOKEN, generated and kept in $RUN/admin-token): $TRIBUTARY_ADMIN_TOKEN
 }Demo tenant 'demo', API key (ingest, read): $key
 
 Send an event, then read it back:
@@ -73,8 +82,9 @@ Send an event, then read it back:
        -d '{"id":"order-1-created","type":"order.created","subject":"order-1","data":{"amount":42}}'
   curl -s $url/v1/events/order-1-created -H "Authorization: Bearer $key"
 
-${OTEL_EXPORTER_OTLP_ENDPOINT:+Traces: http://127.0.0.1:16686 (Jaeger query API; search service tributary-processor, tag tributary.event_id=<id>)
-}Metrics: http://127.0.0.1:${OPS_PORT:-9464}/metrics and http://127.0.0.1:${PROCESSOR_PORT:-8081}/metrics
+${OTEL_EXPORTER_OTLP_ENDPOINT:+Traces: sent to $OTEL_EXPORTER_OTLP_ENDPOINT${JAEGER_QUERY_URL:+; Jaeger query API $JAEGER_QUERY_URL (search service tributary-processor, tag tributary.event_id=<id>)}
+}Kafka $KAFKA_BROKERS, Postgres $DATABASE_URL
+Metrics: http://127.0.0.1:$OPS_PORT/metrics and http://127.0.0.1:$PROCESSOR_PORT/metrics
 Logs: $RUN/logs/. Ctrl-C stops the apps; 'npm run infra:down' stops Kafka and Postgres.
 MSG
 wait -n "${pids[@]}"

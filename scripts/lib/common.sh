@@ -3,17 +3,30 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${TRIBUTARY_CACHE:-$ROOT/.cache}"
-RUN="${TRIBUTARY_RUN:-$CACHE/run}"  # state of what the scripts start (chaos runs use their own)
-KAFKA_PORT_BASE="${TRIBUTARY_KAFKA_PORT:-19092}"
-PG_PORT="${TRIBUTARY_PG_PORT:-15432}"
-DEFAULT_KAFKA_BROKERS="127.0.0.1:${KAFKA_PORT_BASE}"
-DEFAULT_DATABASE_URL="postgres://tributary@127.0.0.1:${PG_PORT}/tributary"
+# State of what the scripts start (chaos runs use their own). Absolute: its path is hashed into
+# the ports and the Postgres location (scripts/infra.sh), which must not depend on the cwd.
+RUN="$(realpath -m "${TRIBUTARY_RUN:-$CACHE/run}")"
+# The ports infra.sh chose for this run dir (shell assignments), so status, down, dev and the
+# tests agree with the `up` that chose them.
+PORTS_FILE="$RUN/ports"
 
 log() { printf '[tributary] %s\n' "$*" >&2; }
 die() { printf '[tributary] error: %s\n' "$*" >&2; exit 1; }
 
 is_root() { [ "$(id -u)" = 0 ]; }
 have() { command -v "$1" >/dev/null 2>&1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The ports of this run dir as infra.sh up recorded them; TRIBUTARY_KAFKA_PORT / TRIBUTARY_PG_PORT
+# win. Returns 1 when `up` never ran here (nothing to find).
+load_ports() {
+  [ -f "$PORTS_FILE" ] || return 1
+  # shellcheck disable=SC1090
+  source "$PORTS_FILE"
+  DEV_OPS_PORT=${DEV_OPS_PORT:-$((DEV_GATEWAY_PORT + 2))} # a file written before the gateway had its ops port
+  KAFKA_PORT=${TRIBUTARY_KAFKA_PORT:-$KAFKA_PORT}
+  PG_PORT=${TRIBUTARY_PG_PORT:-$PG_PORT}
+}
 
 pg_bindir() {
   local d

@@ -1,42 +1,30 @@
 import { execFile, execFileSync } from 'child_process';
 import { promisify } from 'util';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { ROOT } from './platform';
 
 const execFileAsync = promisify(execFile);
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
 /**
  * A Kafka cluster and a Postgres owned by one run (the chaos test kills and restarts them), started
- * by scripts/infra.sh itself with its own state directory and ports, so it is set up exactly as
- * users' local infrastructure is: KRaft nodes with replication factor 3 and min.insync.replicas 2.
+ * by scripts/infra.sh itself with its own state directory, so it is set up exactly as users' local
+ * infrastructure is: KRaft nodes with replication factor 3 and min.insync.replicas 2. infra.sh
+ * chooses the ports for that directory (free ones, kept while anything of it runs).
  */
 export class PrivateInfra {
   readonly run: string;
   brokers = '';
   databaseUrl = '';
-  private kafkaPort = 0;
-  private pgPort = 0;
 
   constructor(private readonly label: string, readonly brokerCount = 3) {
     this.run = path.join(ROOT, '.cache', `run-${label}`);
   }
 
-  /** infra.sh with this run's directory and ports, and none of the caller's KAFKA_BROKERS/DATABASE_URL. */
+  /** infra.sh with this run's directory, and none of the caller's infrastructure or port settings. */
   private env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, TRIBUTARY_RUN: this.run, TRIBUTARY_KAFKA_PORT: String(this.kafkaPort), TRIBUTARY_PG_PORT: String(this.pgPort), TRIBUTARY_KAFKA_HEAP: '512m' };
-    delete env.KAFKA_BROKERS;
-    delete env.DATABASE_URL;
-    delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    const env: NodeJS.ProcessEnv = { ...process.env, TRIBUTARY_RUN: this.run, TRIBUTARY_KAFKA_HEAP: '512m' };
+    for (const name of ['KAFKA_BROKERS', 'DATABASE_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'JAEGER_QUERY_URL', 'TRIBUTARY_KAFKA_PORT', 'TRIBUTARY_PG_PORT']) delete env[name];
     return env;
   }
 
@@ -50,18 +38,7 @@ export class PrivateInfra {
   }
 
   async start(): Promise<this> {
-    // Broker ports base..base+n-1 and controller ports base+100.. must all be free.
-    for (let tries = 0; ; tries++) {
-      const base = 20000 + Math.floor(Math.random() * 20000);
-      const ports = Array.from({ length: this.brokerCount }, (_, i) => [base + i, base + 100 + i]).flat();
-      if ((await Promise.all(ports.map(portFree))).every(Boolean)) {
-        this.kafkaPort = base;
-        break;
-      }
-      if (tries > 50) throw new Error('no free port range for a private Kafka cluster');
-    }
-    for (this.pgPort = 45000 + Math.floor(Math.random() * 5000); !(await portFree(this.pgPort)); this.pgPort++);
-    fs.rmSync(this.run, { recursive: true, force: true });
+    await this.infra('clean'); // what an earlier run of this label left
     const out = await this.infra('up', '--brokers', String(this.brokerCount));
     this.brokers = /^export KAFKA_BROKERS=(.+)$/m.exec(out)![1];
     this.databaseUrl = /^export DATABASE_URL=(.+)$/m.exec(out)![1];
@@ -95,8 +72,10 @@ export class PrivateInfra {
   async stopPostgres(): Promise<void> {
     const bin = execFileSync('bash', ['-c', `source ${path.join(ROOT, 'scripts/lib/common.sh')}; pg_bindir`], { encoding: 'utf8' }).trim();
     const asPostgres = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
-    const [cmd, ...args] = [...asPostgres, `${bin}/pg_ctl`, '-D', path.join(this.run, 'pg'), '-m', 'immediate', '-w', 'stop'];
-    await execFileAsync(cmd, args);
+    // As root the data directory is outside the checkout and run/pg links to it (scripts/infra.sh,
+    // pg_dir): postgres gets the real path, and cwd /, since it may not traverse the checkout's path.
+    const [cmd, ...args] = [...asPostgres, `${bin}/pg_ctl`, '-D', fs.realpathSync(path.join(this.run, 'pg')), '-m', 'immediate', '-w', 'stop'];
+    await execFileAsync(cmd, args, { cwd: '/' });
   }
 
   /** Postgres crash and restart. */
@@ -116,6 +95,6 @@ export class PrivateInfra {
         if (fs.existsSync(from)) fs.copyFileSync(from, path.join(logs, `${this.label}-${dir}-${f}`));
       }
     }
-    fs.rmSync(this.run, { recursive: true, force: true });
+    await this.infra('clean').catch(() => undefined);
   }
 }
