@@ -1,3 +1,4 @@
+import * as http from 'http';
 import * as net from 'net';
 import { Platform } from '../test/harness/platform';
 import { percentile, post, Target } from './load';
@@ -44,9 +45,12 @@ export async function noisyNeighbourRun(label: string, o: NoisyOptions, noisy: b
       const batch = JSON.stringify(Array.from({ length: 100 }, (_, i) => ({ type: 'noise', subject: `n-${i}`, data: { pad: 'x'.repeat(200) } })));
       const target: Target = { url: `${p.url}/v1/events`, headers: { authorization: `Bearer ${noisyKey}` } };
       const perSecond = (o.tenantRate * 10) / 100;
+      // Its own sockets: the quiet tenant's requests must not queue behind the flood in this client.
+      const flood = new http.Agent({ keepAlive: true, maxSockets: 256 });
+      stop.push(() => flood.destroy());
       const timer = setInterval(() => {
         for (let i = 0; i < perSecond / 20; i++) {
-          post(target, batch).then((s) => (s === 202 ? (noisyAccepted += 100) : s === 429 ? noisyRateLimited++ : undefined), () => undefined);
+          post(target, batch, flood).then((s) => (s === 202 ? (noisyAccepted += 100) : s === 429 ? noisyRateLimited++ : undefined), () => undefined);
         }
       }, 50);
       stop.push(() => clearInterval(timer));
