@@ -2,11 +2,12 @@ import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'stream/promises';
 import { CACHE, freePort, Platform, ROOT, waitFor } from '../test/harness/platform';
 import { confluent, Contestant, kafkajs, platformatic } from './clients';
+import { connectDrain, CONNECT_SETTINGS, connectVersions, CONNECT_WRITES, copyWrapped } from './connect';
 import { CpuMeter, jaegerPids, kafkaPids, postgresPids } from './cpu';
 import { closedLoop, inChunks, openLoop, percentile, Target } from './load';
 import { noisyNeighbourRun } from './noisy-neighbour';
@@ -171,6 +172,58 @@ async function processScenario(run: number): Promise<Record<string, Sample>> {
   }
 }
 
+
+const VS_CONNECT_PARTITIONS = 12;
+const PROCESSOR_WRITES = 'event store row + stream sequence + counts projection + checkpoint per event, one transaction per batch';
+
+/**
+ * The processor against what a platform engineer would run instead: Kafka Connect with the
+ * Debezium JDBC sink (bench/connect.ts). The same events (the `process` generator, through the
+ * gateway) over 12 partitions; the processor drains its topic untraced, then traced (every
+ * event's spans exported to Jaeger); Connect drains a copy of the same messages wrapped as
+ * schema+payload JSON (same keys and partitions) into one upserted table in the same Postgres.
+ * Each is measured from its first row to its last; ratio = processor / Connect.
+ */
+async function processVsConnect(run: number): Promise<Record<string, Sample>> {
+  const connectTopic = `bench.connect.${Date.now().toString(36)}-${run}`;
+  const rowsOf = async (p: Platform) => Number((await p.db.query('SELECT count(*) AS n FROM events')).rows[0].n);
+  const untraced = new Platform(`bench-vs-connect-untraced-${run}`, VS_CONNECT_PARTITIONS, { OTEL_SDK_DISABLED: 'true' });
+  let plain: Awaited<ReturnType<typeof drain>> & { rows: number };
+  try {
+    const d = await drain(untraced);
+    plain = { ...d, rows: await rowsOf(untraced) };
+    // Connect's input: exactly the messages the processor just read, before anything else runs.
+    createTopic(connectTopic, VS_CONNECT_PARTITIONS);
+    await copyWrapped(process.env.KAFKA_BROKERS!, untraced.topic, connectTopic, d.total);
+  } finally {
+    await untraced.stop();
+  }
+  const p = new Platform(`bench-vs-connect-${run}`, VS_CONNECT_PARTITIONS);
+  let traced: Awaited<ReturnType<typeof drain>> & { rows: number };
+  try {
+    const d = await drain(p);
+    traced = { ...d, rows: await rowsOf(p) };
+  } finally {
+    await p.stop();
+  }
+  const db = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+  let connect: Awaited<ReturnType<typeof connectDrain>>;
+  try {
+    connect = await connectDrain(db, `bench_connect_${Date.now().toString(36)}_${run}`, connectTopic, plain.total);
+  } finally {
+    await db.end();
+  }
+  const reference = connect.rate;
+  const common = {
+    'events': plain.total,
+    'connect.rows': connect.rows,
+    ...Object.fromEntries(Object.entries(connect.extra).map(([k, v]) => [k.replace(/^cpu\./, 'cpu.reference.'), v])),
+  };
+  return {
+    'process-vs-connect': { ours: traced.rate, reference, extra: { ...traced.extra, ...common, 'processor.rows': traced.rows } },
+    'process-vs-connect, tracing off': { ours: plain.rate, reference, extra: { ...plain.extra, ...common, 'processor.rows': plain.rows } },
+  };
+}
 
 /** A child process started by the bench; stopped with SIGTERM (then SIGKILL) at the end. */
 async function stopChild(c: ChildProcess): Promise<void> {
@@ -429,6 +482,11 @@ const SCENARIOS: Record<string, { unit: (figure: string) => string; referenceNam
   },
   process: { unit: () => 'events/s', referenceName: () => 'COPY of the same rows into an indexed table', run: processScenario },
   'e2e-latency': { unit: () => 'ms', referenceName: () => 'kafka EndToEndLatency (acks=all, 1 KiB, one record at a time)', run: e2eLatency },
+  'process-vs-connect': {
+    unit: () => 'events/s',
+    referenceName: () => `Kafka Connect ${connectVersions()['connect-runtime']} standalone + Debezium JDBC sink ${connectVersions()['debezium-connector-jdbc']} (${CONNECT_SETTINGS['tasks.max']} tasks, batch.size ${CONNECT_SETTINGS['batch.size']}, upsert on tenant,id); Connect writes ${CONNECT_WRITES}; the processor writes ${PROCESSOR_WRITES}`,
+    run: processVsConnect,
+  },
   rebuild: { unit: () => 'events/s', referenceName: () => 'INSERT … SELECT … GROUP BY recount of the same rows', run: rebuildScenario },
   'noisy-neighbour': { unit: () => 'ms', referenceName: () => 'the same quiet tenant with no neighbour', run: noisyNeighbourScenario },
   clients: {
@@ -488,6 +546,7 @@ async function main() {
     at: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAverageAtEnd: load.map((x) => Number(x.toFixed(2))) },
     settings: { events: EVENTS, runs: RUNS, eventBytes: JSON.stringify(event(0)).length, batchSize: process.env.TRIBUTARY_BATCH_SIZE ?? 'default', partitionsConcurrently: process.env.TRIBUTARY_PARTITIONS_CONCURRENTLY ?? 'default' },
+    ...(names.includes('process-vs-connect') ? { connect: { versions: connectVersions(), settings: CONNECT_SETTINGS, writes: CONNECT_WRITES, processorWrites: PROCESSOR_WRITES, partitions: VS_CONNECT_PARTITIONS } } : {}),
     figures,
   };
   fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });

@@ -2,7 +2,8 @@ import { loadReplayConfig } from '@tributary/config/config';
 import { migrate } from './data-source';
 
 // `npm run migrate`: applies pending migrations to DATABASE_URL (schema DATABASE_SCHEMA).
-migrate(loadReplayConfig().db)
+const cfg = loadReplayConfig();
+migrate(cfg.db, { gatewayRole: cfg.gatewayRole })
   .then((applied) => {
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
   })

@@ -21,5 +21,8 @@ if [ ! -f "$BRIDGE_LIB/.complete" ]; then
     echo "[bench] could not fetch the Strimzi Kafka Bridge (see .cache/bridge/fetch.log); ingest-batch runs without its peer" >&2
   fi
 fi
+# Kafka Connect and the Debezium JDBC sink, the process-vs-connect peer; without them that scenario
+# fails with the reason.
+bash scripts/connect/fetch.sh || true
 (npx tsc -p tsconfig.bench.json && npx tsc-alias -p tsconfig.bench.json) >&2
 exec node dist/bench/run.js "$@"

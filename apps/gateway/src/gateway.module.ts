@@ -1,10 +1,10 @@
 import { Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { Pool } from 'pg';
 import { GatewayConfig, loadGatewayConfig } from '@tributary/config/config';
 import { EventProducer } from '@tributary/kafka/event-producer';
-import { createPool } from '@tributary/store/database';
+import { assertHeldToPolicies } from '@tributary/store/row-security';
 import { EventsRepository } from '@tributary/store/events.repository';
 import { TenantsRepository } from '@tributary/store/tenants.repository';
 import { DeadLettersService } from '@tributary/projections/dead-letters.service';
@@ -19,11 +19,13 @@ import { ApiKeyAuth } from './http/api-keys';
 import { AuthGuard } from './http/auth.guard';
 import { TenantLimits } from './http/tenant-limits';
 import { ProblemFilter } from './http/problem.filter';
+import { StorableParamsPipe } from './http/storable-params.pipe';
 import { IngestService } from './ingest/ingest.service';
 import { QueryController } from './query/query.controller';
 import { ProjectionsController } from './projections/projections.controller';
 import { ProjectionStateRepository } from '@tributary/projections/projection-state.repository';
-import { GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
+import { adminPool, keyPool, tenantPool } from './pools';
+import { ADMIN_POOL, GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json', logger: false })],
@@ -31,11 +33,22 @@ import { GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
   controllers: [AdminController, QueryController, DeadLettersController, SchemasController, ProjectionsController, HealthController],
   providers: [
     { provide: GATEWAY_CONFIG, useFactory: () => loadGatewayConfig() },
-    { provide: PG_POOL, useFactory: (cfg: GatewayConfig) => createPool(cfg.db, 'tributary-gateway'), inject: [GATEWAY_CONFIG] },
-    // Key lookups on their own few connections: a main pool held by slow reads or retries cannot stop authentication.
-    { provide: KEY_POOL, useFactory: (cfg: GatewayConfig) => createPool({ ...cfg.db, poolSize: cfg.keyPoolSize }, 'tributary-gateway-keys'), inject: [GATEWAY_CONFIG] },
+    // Row-level security: tenant routes and key lookups act as the gateway role (pools.ts). The
+    // gateway refuses to start if that role would not be held to the policies.
+    {
+      provide: PG_POOL,
+      useFactory: async (cfg: GatewayConfig) => {
+        const pool = tenantPool(cfg);
+        await assertHeldToPolicies(pool);
+        return pool;
+      },
+      inject: [GATEWAY_CONFIG],
+    },
+    { provide: KEY_POOL, useFactory: keyPool, inject: [GATEWAY_CONFIG] },
+    // Only AdminController gets TenantsRepository on this pool; key lookups have KEY_LOOKUP.
+    { provide: ADMIN_POOL, useFactory: adminPool, inject: [GATEWAY_CONFIG] },
     { provide: KEY_LOOKUP, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [KEY_POOL] },
-    { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [PG_POOL] },
+    { provide: TenantsRepository, useFactory: (pool: Pool) => new TenantsRepository(pool), inject: [ADMIN_POOL] },
     { provide: EventsRepository, useFactory: (pool: Pool) => new EventsRepository(pool), inject: [PG_POOL] },
     { provide: ProjectionStateRepository, useFactory: (pool: Pool) => new ProjectionStateRepository(pool), inject: [PG_POOL] },
     { provide: SchemasRepository, useFactory: (pool: Pool) => new SchemasRepository(pool), inject: [PG_POOL] },
@@ -54,6 +67,7 @@ import { GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
       inject: [GATEWAY_CONFIG],
     },
     { provide: APP_FILTER, useClass: ProblemFilter },
+    { provide: APP_PIPE, useClass: StorableParamsPipe },
     ApiKeyAuth,
     AuthGuard,
     TenantLimits,
@@ -61,10 +75,15 @@ import { GATEWAY_CONFIG, KEY_LOOKUP, KEY_POOL, PG_POOL } from './tokens';
   ],
 })
 export class GatewayModule implements OnApplicationShutdown {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool, @Inject(KEY_POOL) private readonly keyPool: Pool, private readonly producer: EventProducer) {}
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(KEY_POOL) private readonly keyPool: Pool,
+    @Inject(ADMIN_POOL) private readonly adminPool: Pool,
+    private readonly producer: EventProducer,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.producer.disconnect();
-    await Promise.all([this.pool.end(), this.keyPool.end()]);
+    await Promise.all([this.pool.end(), this.keyPool.end(), this.adminPool.end()]);
   }
 }

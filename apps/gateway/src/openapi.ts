@@ -128,7 +128,7 @@ export const openApiDocument = {
           { name: 'tenant', in: 'path', required: true, schema: { type: 'string' } },
           { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
         ],
-        responses: { '204': { description: 'Revoked' }, '401': problemResponse('not the operator token'), '404': problemResponse('no such live key') },
+        responses: { '204': { description: 'Revoked' }, '401': problemResponse('not the operator token'), '404': problemResponse('no such live key'), '422': problemResponse('bad parameter') },
       },
     },
     '/v1/events': {
@@ -166,7 +166,7 @@ export const openApiDocument = {
         summary: 'One stored event',
         security: auth,
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': json(storedEvent), ...errors, '404': problemResponse('not processed yet, or not this tenant\'s') },
+        responses: { '200': json(storedEvent), ...errors, '404': problemResponse('not processed yet, or not this tenant\'s'), '422': problemResponse('bad parameter') },
       },
     },
     '/v1/streams/{subject}': {
@@ -174,7 +174,7 @@ export const openApiDocument = {
         summary: 'A subject\'s events in stream order (sequence 1, 2, 3 …)',
         security: auth,
         parameters: [{ name: 'subject', in: 'path', required: true, schema: { type: 'string' } }, q('fromSequence', 'first sequence, default 1', { type: 'integer' }), q('limit', '1-1000, default 1000', { type: 'integer' })],
-        responses: { '200': json({ type: 'object', properties: { subject: { type: 'string' }, events: { type: 'array', items: storedEvent } } }), ...errors },
+        responses: { '200': json({ type: 'object', properties: { subject: { type: 'string' }, events: { type: 'array', items: storedEvent } } }), ...errors, '422': problemResponse('bad parameter') },
       },
     },
     '/v1/stats/counts': {
@@ -229,6 +229,7 @@ export const openApiDocument = {
           ...errors,
           '404': problemResponse('no open dead letter with that id for this tenant'),
           '409': problemResponse('the dead letter holds no decodable event (discard it)'),
+          '422': problemResponse('bad parameter'),
         },
       },
     },
@@ -237,7 +238,7 @@ export const openApiDocument = {
         summary: 'Give up on the event (archived as discarded) and release the events parked behind it',
         security: auth,
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '202': json({ type: 'object', properties: { id: { type: 'string' }, outcome: { const: 'discarded' }, released: { type: 'integer' } } }, 'Discarded'), ...errors, '404': problemResponse('no open dead letter with that id') },
+        responses: { '202': json({ type: 'object', properties: { id: { type: 'string' }, outcome: { const: 'discarded' }, released: { type: 'integer' } } }, 'Discarded'), ...errors, '404': problemResponse('no open dead letter with that id'), '422': problemResponse('bad parameter') },
       },
     },
     '/v1/schemas/{type}': {

@@ -102,6 +102,16 @@ function database(r: Reader, poolDefault: number, statementTimeoutDefault = STAT
   };
 }
 
+/**
+ * The role the gateway acts as on its tenant connections (DATABASE_GATEWAY_ROLE): not the tables'
+ * owner, so row-level security holds it to the tenant of each transaction (docs/decisions/0009).
+ */
+export const DEFAULT_GATEWAY_ROLE = 'tributary_gateway';
+
+function gatewayRole(r: Reader): string {
+  return r.identifier('DATABASE_GATEWAY_ROLE', DEFAULT_GATEWAY_ROLE);
+}
+
 /** A per-tenant token bucket: requests (or events) per second and the burst. */
 export interface RateConfig {
   rate: number;
@@ -120,6 +130,8 @@ export interface GatewayConfig {
   adminToken: string;
   kafka: KafkaConfig;
   db: DatabaseConfig;
+  /** The role the tenant and key pools act as (row-level security); the operator routes' pool stays the login user. */
+  gatewayRole: string;
   /** Connections of the API-key lookups' own pool: authentication answers while `db`'s pool is busy. */
   keyPoolSize: number;
   /** Valid keys remembered (least recently used forgotten first); unknown keys have a cache of their own of this size. */
@@ -157,6 +169,7 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     adminToken,
     kafka: kafka(r, 'tributary-gateway'),
     db: database(r, 10),
+    gatewayRole: gatewayRole(r),
     keyPoolSize: r.int('DATABASE_KEY_POOL_SIZE', 2, 1, 50),
     keyCacheSize: r.int('TRIBUTARY_KEY_CACHE_SIZE', 10_000, 1, 10_000_000),
     keyCacheMs: r.int('TRIBUTARY_KEY_CACHE_MS', 2000, 0, 3_600_000),
@@ -214,9 +227,11 @@ export interface ReplayConfig {
   kafka: KafkaConfig;
   /** The live processors' group (rebuild --source kafka reads up to its checkpoints). */
   groupId: string;
+  /** The gateway's role, which `npm run migrate` creates when absent and grants its privileges. */
+  gatewayRole: string;
 }
 
 export function loadReplayConfig(env: Env = process.env): ReplayConfig {
   const r = new Reader(env);
-  return r.done({ db: database(r, 2, 0), kafka: kafka(r, 'tributary-replay'), groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor') });
+  return r.done({ db: database(r, 2, 0), kafka: kafka(r, 'tributary-replay'), groupId: r.string('TRIBUTARY_GROUP', 'tributary-processor'), gatewayRole: gatewayRole(r) });
 }

@@ -3,7 +3,7 @@ import { decodeEnvelope } from '@tributary/contracts/decode-envelope';
 import { classifyFailure } from '@tributary/store/failure';
 import type { EventEnvelope } from '@tributary/contracts/envelope';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
-import { inTransaction, Queryable } from '@tributary/store/database';
+import { Queryable, withTenant } from '@tributary/store/database';
 import { insertDeadLetters } from '@tributary/store/dead-letters';
 import { AppendedEvent, archiveEvent, IncomingEvent, Judge } from '@tributary/store/event-store.writer';
 import { projected } from './event-judge';
@@ -93,10 +93,9 @@ export class DeadLettersService {
     if (f.ids?.length) add('id = ANY(?::bigint[])', f.ids);
     if (f.afterId) add('id > ?', f.afterId);
     params.push(f.limit);
-    const r = await this.pool.query(
-      `SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`,
-      params,
-    );
+    const sql = `SELECT * FROM dead_letters ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+    // Without a tenant (the CLI, as the tables' owner) every tenant's dead letters.
+    const r = tenant ? await withTenant(this.pool, tenant, (tx) => tx.query(sql, params)) : await this.pool.query(sql, params);
     return r.rows.map(toDeadLetter);
   }
 
@@ -108,8 +107,10 @@ export class DeadLettersService {
     return this.resolve(tenant, id, 'discard');
   }
 
+  // In the tenant's transaction: through the gateway, row-level security holds every statement
+  // below (the release of parked events, the projection writes) to that tenant's rows.
   private resolve(tenant: string, id: string, action: 'retry' | 'discard'): Promise<RetryOutcome> {
-    return inTransaction(this.pool, async (tx) => {
+    return withTenant(this.pool, tenant, async (tx) => {
       const dl = (await tx.query(`SELECT * FROM dead_letters WHERE id = $1 AND tenant_id = $2 AND status = 'open' FOR UPDATE`, [id, tenant])).rows[0];
       if (!dl) throw new TributaryError(ErrorCode.NotFound, `no open dead letter '${id}'`);
       if (!dl.event_id) {

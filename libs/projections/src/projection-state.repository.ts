@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Queryable } from '@tributary/store/database';
+import { Queryable, withTenant } from '@tributary/store/database';
 import type { Projection } from './projection';
 
 /** --source kafka: per partition (as a string key), the next offset to read and the scan's end. */
@@ -61,9 +61,9 @@ export class ProjectionStateRepository {
    * version 0: its table holds only what the processor applied since it shipped, so it shows as
    * stale until `tributary rebuild` builds it from the whole store.
    */
-  async ensure(p: Projection<any>): Promise<ProjectionStateRow> {
-    await this.pool.query(`INSERT INTO projection_state (name, live_version) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [p.name]);
-    return (await this.pool.query<ProjectionStateRow>(`SELECT * FROM projection_state WHERE name = $1`, [p.name])).rows[0];
+  async ensure(p: Projection<any>, db: Queryable = this.pool): Promise<ProjectionStateRow> {
+    await db.query(`INSERT INTO projection_state (name, live_version) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [p.name]);
+    return (await db.query<ProjectionStateRow>(`SELECT * FROM projection_state WHERE name = $1`, [p.name])).rows[0];
   }
 
   async start(
@@ -116,10 +116,15 @@ export class ProjectionStateRepository {
    * operator) everything is shown.
    */
   async statuses(projections: readonly Projection<any>[], tenant?: string): Promise<ProjectionStatus[]> {
-    const rows = new Map((await this.pool.query<ProjectionStateRow>(`SELECT * FROM projection_state`)).rows.map((r) => [r.name, r]));
+    // A tenant's view reads in that tenant's transaction (row-level security holds the lag count to its events).
+    return tenant === undefined ? this.statusesIn(this.pool, projections) : withTenant(this.pool, tenant, (tx) => this.statusesIn(tx, projections, tenant));
+  }
+
+  private async statusesIn(db: Queryable, projections: readonly Projection<any>[], tenant?: string): Promise<ProjectionStatus[]> {
+    const rows = new Map((await db.query<ProjectionStateRow>(`SELECT * FROM projection_state`)).rows.map((r) => [r.name, r]));
     const out: ProjectionStatus[] = [];
     for (const p of projections) {
-      const r = rows.get(p.name) ?? (await this.ensure(p));
+      const r = rows.get(p.name) ?? (await this.ensure(p, db));
       const visible = tenant === undefined || r.tenant_id === null || r.tenant_id === tenant;
       const rebuilding = r.status === 'rebuilding' && visible;
       let lag = 0;
@@ -130,7 +135,7 @@ export class ProjectionStateRepository {
         if (scope) where += ` AND tenant_id = $${params.push(scope)}`;
         if (r.time_from) where += ` AND time >= $${params.push(r.time_from)}`;
         if (r.time_to) where += ` AND time < $${params.push(r.time_to)}`;
-        lag = Number((await this.pool.query(`SELECT count(*) AS n FROM events WHERE ${where}`, params)).rows[0].n);
+        lag = Number((await db.query(`SELECT count(*) AS n FROM events WHERE ${where}`, params)).rows[0].n);
       }
       const folded = Number(r.folded);
       // Progress is the rebuild's own (folded / total over its whole scope), whoever asks.

@@ -2,6 +2,7 @@ import { decodeEnvelope } from '@tributary/contracts/decode-envelope';
 import type { Pool, PoolClient } from 'pg';
 import { ErrorCode, TributaryError } from '@tributary/contracts/errors';
 import { inTransaction, Queryable } from '@tributary/store/database';
+import { copyTableSecurity } from '@tributary/store/row-security';
 import { KafkaPositions, ProjectionStateRepository, ProjectionStateRow } from './projection-state.repository';
 import { applyProjection, ProjectedEvent, Projection } from './projection';
 
@@ -232,6 +233,9 @@ export class ProjectionRebuild {
     return inTransaction(this.pool, async (tx) => {
       await tx.query(`DROP TABLE IF EXISTS ${ident(this.shadow)}`);
       await tx.query(`CREATE TABLE ${ident(this.shadow)} (LIKE ${ident(this.projection.table)} INCLUDING ALL)`);
+      // LIKE copies no policy and no grant: without this the renamed-in table would be read by
+      // no one but its owner (or, once granted by hand, by every tenant).
+      await copyTableSecurity(tx, this.projection.table, this.shadow);
       return this.state.start(tx, this.projection.name, {
         targetVersion: this.projection.version,
         tenant: this.scope.tenant ?? null,

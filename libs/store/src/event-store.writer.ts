@@ -204,9 +204,22 @@ function dataText(e: IncomingEvent): string | null {
   return text === undefined || text === 'null' ? null : text;
 }
 
-/** One event into the archive with `status`, outside a batch (a dead letter Postgres refused, retried). */
-export function archiveEvent(tx: PoolClient, e: IncomingEvent, status: Status): Promise<void> {
-  return insertEvents(tx, [{ e, status, sequence: null }], []);
+/**
+ * One event into the archive with `status`, outside a batch (a dead letter Postgres refused,
+ * retried). An INSERT, not COPY: the retry may run through the gateway, as a role held to
+ * row-level security, and Postgres refuses COPY FROM into a table whose policies apply.
+ */
+export async function archiveEvent(tx: PoolClient, e: IncomingEvent, status: Status): Promise<void> {
+  const v = e.envelope;
+  await tx.query(
+    `INSERT INTO events (${EVENT_COLUMNS.join(', ')})
+     VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16)`,
+    [
+      v.tenant, v.id, v.type, v.source, v.subject, v.time, v.receivedAt, v.specversion, v.datacontenttype,
+      dataText(e), Object.keys(v.extensions ?? {}).length ? JSON.stringify(v.extensions) : null, v.partitionkey ?? null,
+      e.partition, e.offset.toString(), e.traceparent, status,
+    ],
+  );
 }
 
 /** The archive rows by COPY (the cheapest way in), then the streams' new heads. */

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { withTenant } from './database';
 
 export interface StoredEvent {
   id: string;
@@ -55,17 +56,22 @@ export interface EventQuery {
 
 export type Bucket = 'minute' | 'hour' | 'day';
 
-/** Read side of the event store and the counts projection; every query is scoped to one tenant. */
+/**
+ * Read side of the event store and the counts projection; every query is scoped to one tenant,
+ * by its WHERE clause and, for the gateway's role, by row-level security (withTenant).
+ */
 export class EventsRepository {
   constructor(private readonly pool: Pool) {}
 
   async get(tenant: string, id: string): Promise<StoredEvent | null> {
     // event_ids gives received_at, so the lookup prunes to one partition/chunk.
-    const r = await this.pool.query(
-      `SELECT ${COLUMNS} FROM events e
-        WHERE e.tenant_id = $1 AND e.event_id = $2
-          AND e.received_at = (SELECT received_at FROM event_ids WHERE tenant_id = $1 AND event_id = $2)`,
-      [tenant, id],
+    const r = await withTenant(this.pool, tenant, (tx) =>
+      tx.query(
+        `SELECT ${COLUMNS} FROM events e
+          WHERE e.tenant_id = $1 AND e.event_id = $2
+            AND e.received_at = (SELECT received_at FROM event_ids WHERE tenant_id = $1 AND event_id = $2)`,
+        [tenant, id],
+      ),
     );
     return r.rows[0] ? toEvent(r.rows[0]) : null;
   }
@@ -86,17 +92,15 @@ export class EventsRepository {
       where.push(`(time, event_id) > ($${params.length - 1}::timestamptz, $${params.length})`);
     }
     params.push(q.limit);
-    const r = await this.pool.query(
-      `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY time, event_id LIMIT $${params.length}`,
-      params,
+    const r = await withTenant(this.pool, tenant, (tx) =>
+      tx.query(`SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY time, event_id LIMIT $${params.length}`, params),
     );
     return r.rows.map(toEvent);
   }
 
   async stream(tenant: string, subject: string, fromSequence: number, limit: number): Promise<StoredEvent[]> {
-    const r = await this.pool.query(
-      `SELECT ${COLUMNS} FROM events WHERE tenant_id = $1 AND subject = $2 AND sequence >= $3 ORDER BY sequence LIMIT $4`,
-      [tenant, subject, fromSequence, limit],
+    const r = await withTenant(this.pool, tenant, (tx) =>
+      tx.query(`SELECT ${COLUMNS} FROM events WHERE tenant_id = $1 AND subject = $2 AND sequence >= $3 ORDER BY sequence LIMIT $4`, [tenant, subject, fromSequence, limit]),
     );
     return r.rows.map(toEvent);
   }
@@ -107,13 +111,15 @@ export class EventsRepository {
     if (q.type) { params.push(q.type); where.push(`type = $${params.length}`); }
     if (q.from) { params.push(q.from); where.push(`bucket >= date_trunc($2, $${params.length}::timestamptz)`); }
     if (q.to) { params.push(q.to); where.push(`bucket < $${params.length}::timestamptz`); }
-    const r = await this.pool.query<{ time: Date; type: string; count: string }>(
-      `SELECT date_trunc($2, bucket) AS time, type, sum(count)::bigint AS count
-         FROM event_counts WHERE ${where.join(' AND ')}
-        GROUP BY 1, 2 ORDER BY 1, 2`,
-      params,
-    );
-    const dup = await this.pool.query<{ count: string }>(`SELECT count FROM duplicate_counts WHERE tenant_id = $1`, [tenant]);
+    const [r, dup] = await withTenant(this.pool, tenant, async (tx) => [
+      await tx.query<{ time: Date; type: string; count: string }>(
+        `SELECT date_trunc($2, bucket) AS time, type, sum(count)::bigint AS count
+           FROM event_counts WHERE ${where.join(' AND ')}
+          GROUP BY 1, 2 ORDER BY 1, 2`,
+        params,
+      ),
+      await tx.query<{ count: string }>(`SELECT count FROM duplicate_counts WHERE tenant_id = $1`, [tenant]),
+    ] as const);
     return {
       series: r.rows.map((row) => ({ time: row.time.toISOString(), type: row.type, count: Number(row.count) })),
       duplicates: Number(dup.rows[0]?.count ?? 0),

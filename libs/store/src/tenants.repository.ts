@@ -41,12 +41,14 @@ export class TenantsRepository {
     return r.rowCount === 1;
   }
 
+  /**
+   * The live key with this secret. Through tributary_api_key (SECURITY DEFINER): the gateway's
+   * role finds a key's tenant before any tenant is known, yet holds no privilege on api_keys, so
+   * it can look up a key it was given but never list keys or read another tenant's.
+   */
   async findByKey(key: string): Promise<Principal | null> {
-    const r = await this.pool.query<{ id: string; tenant_id: string; roles: Role[] }>(
-      `SELECT id, tenant_id, roles FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`,
-      [hashApiKey(key)],
-    );
+    const r = await this.pool.query<{ key_id: string; tenant_id: string; roles: Role[] }>(`SELECT key_id, tenant_id, roles FROM tributary_api_key($1)`, [hashApiKey(key)]);
     const row = r.rows[0];
-    return row ? { tenant: row.tenant_id, keyId: row.id, roles: row.roles } : null;
+    return row ? { tenant: row.tenant_id, keyId: row.key_id, roles: row.roles } : null;
   }
 }

@@ -3,6 +3,7 @@ import type { Principal } from '@tributary/auth/api-keys';
 import { DeadLettersService } from '@tributary/projections/dead-letters.service';
 import { AuthGuard, CurrentPrincipal, RequireRole } from '../http/auth.guard';
 import { invalid } from '../http/body';
+import { queryTime } from '../http/query-time';
 
 @Controller('v1/dead-letters')
 @UseGuards(AuthGuard)
@@ -15,11 +16,13 @@ export class DeadLettersController {
     const limit = q.limit === undefined ? 100 : Number(q.limit);
     const errors = [];
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) errors.push({ path: '/query/limit', message: 'must be an integer from 1 to 1000' });
-    if (q.since !== undefined && Number.isNaN(Date.parse(q.since))) errors.push({ path: '/query/since', message: 'must be an RFC 3339 date-time' });
-    if (q.cursor !== undefined && !/^\d+$/.test(q.cursor)) errors.push({ path: '/query/cursor', message: 'is not a cursor this API returned' });
+    const since = q.since === undefined ? undefined : queryTime(q.since);
+    if (since?.error) errors.push({ path: '/query/since', message: since.error });
+    // Dead-letter ids are bigints: more digits would be out of range for Postgres (22003).
+    if (q.cursor !== undefined && !/^\d{1,18}$/.test(q.cursor)) errors.push({ path: '/query/cursor', message: 'is not a cursor this API returned' });
     if (q.status !== undefined && !['open', 'resolved', 'discarded'].includes(q.status)) errors.push({ path: '/query/status', message: 'must be open, resolved or discarded' });
     if (errors.length) throw invalid(errors);
-    const items = await this.deadLetters.list(who.tenant, { type: q.type, since: q.since, status: q.status ?? 'open', limit, afterId: q.cursor });
+    const items = await this.deadLetters.list(who.tenant, { type: q.type, since: since?.iso, status: q.status ?? 'open', limit, afterId: q.cursor });
     return { items, nextCursor: items.length === limit ? items[items.length - 1].id : null };
   }
 

@@ -1,6 +1,11 @@
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
+import { unstorableText } from '@tributary/contracts/storable';
 
-/** Bodies arrive as raw Buffers (one parser for every content type); JSON endpoints use this. */
+/**
+ * Bodies arrive as raw Buffers (one parser for every content type); JSON endpoints use this.
+ * Every such body (tenant, key, schema) is stored in Postgres, whose text and jsonb hold no NUL
+ * and no unpaired surrogate: a body carrying one is refused here, at its path, not by the INSERT (500).
+ */
 export function jsonObjectBody(body: unknown): Record<string, unknown> {
   if (!Buffer.isBuffer(body) || body.length === 0) {
     throw new TributaryError(ErrorCode.ValidationFailed, 'a JSON object body is required', [{ path: '/', message: 'is required' }]);
@@ -14,6 +19,8 @@ export function jsonObjectBody(body: unknown): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     throw new TributaryError(ErrorCode.ValidationFailed, 'the body must be a JSON object', [{ path: '/', message: 'must be an object' }]);
   }
+  const bad = unstorableText(v);
+  if (bad) throw invalid([{ path: bad.at || '/', message: bad.message }]);
   return v as Record<string, unknown>;
 }
 

@@ -1,9 +1,11 @@
 import { Controller, Get, Param, Query, UseGuards } from '@nestjs/common';
 import type { Principal } from '@tributary/auth/api-keys';
 import { ErrorCode, FieldError, TributaryError } from '@tributary/contracts/errors';
+import { unstorableText } from '@tributary/contracts/storable';
 import { Bucket, EventsRepository } from '@tributary/store/events.repository';
 import { AuthGuard, CurrentPrincipal, RequireRole } from '../http/auth.guard';
 import { invalid } from '../http/body';
+import { queryTime } from '../http/query-time';
 
 type Q = Record<string, string | undefined>;
 
@@ -14,8 +16,9 @@ class QueryReader {
   time(name: string): string | undefined {
     const v = this.q[name];
     if (v === undefined) return undefined;
-    if (Number.isNaN(Date.parse(v))) this.errors.push({ path: `/query/${name}`, message: 'must be an RFC 3339 date-time' });
-    return v;
+    const t = queryTime(v);
+    if (t.error) this.errors.push({ path: `/query/${name}`, message: t.error });
+    return t.iso;
   }
   int(name: string, fallback: number, min: number, max: number): number {
     const v = this.q[name];
@@ -36,7 +39,9 @@ function encodeCursor(time: string, id: string): string {
 function decodeCursor(c: string, errors: FieldError[]): { time: string; id: string } | undefined {
   try {
     const [time, id] = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (typeof time === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(time))) return { time, id };
+    // A cursor is the client's text too: what it decodes to goes into the query.
+    const t = typeof time === 'string' ? queryTime(time) : undefined;
+    if (t?.iso && typeof id === 'string' && !unstorableText(id)) return { time: t.iso, id };
   } catch {
     /* reported below */
   }
