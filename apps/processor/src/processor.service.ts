@@ -27,9 +27,12 @@ export class ProcessorService implements OnApplicationBootstrap, OnApplicationSh
     const retry = (attempt: number, e: Error) => this.log.warn('kafka_unavailable_at_start', { attempt, error: e.message });
     await retryUntil('creating topics', () => ensureTopics(this.cfg.kafka), 5 * 60_000, retry);
     // Plain Postgres: make sure the coming months' event partitions exist (Timescale needs none).
-    await this.pool.query(
+    // Retried like Kafka: a processor (re)started while Postgres restarts must wait, not exit 1
+    // (the chaos run caught restarted processors dying here during its Postgres crash).
+    const pgRetry = (attempt: number, e: Error) => this.log.warn('postgres_unavailable_at_start', { attempt, error: e.message });
+    await retryUntil('ensuring event partitions', () => this.pool.query(
       `SELECT tributary_ensure_event_partitions(3) WHERE to_regproc('tributary_ensure_event_partitions') IS NOT NULL`,
-    );
+    ), 5 * 60_000, pgRetry);
     const checkpoints = new CheckpointsRepository(this.pool, this.cfg.groupId);
     const dlq = new EventProducer(this.cfg.kafka, 30000);
     await retryUntil('connecting the dead-letter producer', () => dlq.connect(), 5 * 60_000, retry);
