@@ -64,6 +64,13 @@ export function withTenant<T>(pool: Pool, tenant: string, work: (tx: PoolClient)
 async function transaction<T>(pool: Pool, begin: string | ((c: PoolClient) => string), work: (tx: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A checked-out client has no 'error' listener (pg-pool removes its idle one on checkout), so a
+  // connection dying mid-transaction (Postgres crashing) was an unhandled 'error' event that
+  // killed the process; the query in flight still rejects, and the client is discarded.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query(typeof begin === 'string' ? begin : begin(client));
     const result = await work(client);
@@ -77,6 +84,7 @@ async function transaction<T>(pool: Pool, begin: string | ((c: PoolClient) => st
     }
     throw e;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }
