@@ -4,7 +4,10 @@
 # Extra arguments go to jest (e.g. `npm test -- --selectProjects unit`).
 source "$(dirname "$0")/lib/common.sh"
 cd "$ROOT"
-# promtool checks the shipped alert rules.
-ensure_system_packages promtool:prometheus
+# promtool checks the shipped alert rules; test/schemathesis installs schemathesis into a venv
+# (Debian ships the venv module apart from python3).
+extra=(promtool:prometheus)
+python3 -c 'import ensurepip, venv' 2>/dev/null || extra+=(python3-venv-module:python3-venv)
+ensure_system_packages "${extra[@]}"
 ensure_node_modules
 exec npx jest --runInBand "$@"

@@ -103,9 +103,11 @@ describe('bad input the fuzzer found is the caller\'s error (422 with the path),
     await expect422('GET', `/v1/events?cursor=${cursor(['0.5', 'x'])}`, '/query/cursor');
     await expect422('GET', `/v1/events?cursor=${cursor(['2026-01-01T00:00:00Z', 'x\u0000'])}`, '/query/cursor');
     await expect422('GET', '/v1/dead-letters?cursor=99999999999999999999', '/query/cursor');
-    // Valid RFC 3339 that Postgres would refuse as written (an offset over 15:59, a 30th of
-    // February) is read as the instant JavaScript reads, as ingest reads event times.
-    for (const t of ['2026-01-01T00:00:00%2B23:59', '2026-02-30T00:00:00Z']) expect((await p.request('GET', `/v1/events?from=${t}`, { key })).status).toBe(200);
+    // Valid RFC 3339 that Postgres would refuse as written (an offset over 15:59) is read as the
+    // instant it names, as ingest reads event times; a day its month does not have is refused, as
+    // at ingest (JavaScript would roll 2026-02-30 over into March).
+    expect((await p.request('GET', '/v1/events?from=2026-01-01T00:00:00%2B23:59', { key })).status).toBe(200);
+    await expect422('GET', '/v1/events?from=2026-02-30T00:00:00Z', '/query/from');
   });
 
   it('a NUL or an unpaired surrogate in a JSON body that is stored (schema, tenant name, key name)', async () => {

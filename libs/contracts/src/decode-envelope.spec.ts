@@ -29,6 +29,11 @@ describe('decodeEnvelope: the gateway limits, for messages from any producer', (
     expect(error({ receivedAt: '-100000-01-01T00:00:00.000Z' })).toMatch(/^envelope field 'receivedAt' must be an RFC 3339/);
     expect(error({ time: '0001-01-01T00:00:00Z' })).toBeNull();
     expect(error({ time: '9999-12-31T23:59:59Z' })).toBeNull();
+    // JavaScript reads these as March 2 and 1; Postgres refuses them.
+    expect(error({ time: '2026-02-30T00:00:00Z' })).toMatch(/must be an RFC 3339/);
+    expect(error({ time: '2027-02-29T00:00:00Z' })).toMatch(/must be an RFC 3339/);
+    expect(error({ time: '2028-02-29T00:00:00Z' })).toBeNull();
+    expect(error({ time: '2026-04-31T00:00:00Z' })).toMatch(/must be an RFC 3339/);
   });
 
   it('refuses text Postgres cannot store, and values that are not an envelope', () => {

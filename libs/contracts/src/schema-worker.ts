@@ -170,7 +170,15 @@ export class SchemaWorker {
     this.worker ??= this.spawn();
     Atomics.store(this.progress, 0, 0);
     Atomics.store(this.progress, 1, 2);
-    this.worker.postMessage({ ...job.message, id });
+    try {
+      this.worker.postMessage({ ...job.message, id });
+    } catch (e) {
+      // Data that cannot be cloned to the thread: the job fails as a whole, the queue goes on.
+      this.current = undefined;
+      job.overran(-1, 'validate', `the data could not be handed to the schema worker: ${(e as Error).message}`);
+      this.pump();
+      return;
+    }
     let seen = -1;
     let since = performance.now();
     this.watchdog = setInterval(() => {

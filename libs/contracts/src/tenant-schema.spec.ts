@@ -141,3 +141,11 @@ describe('tenant schemas: the time budget', () => {
     }
   });
 });
+
+describe('tenant schemas: data the worker cannot take', () => {
+  it('refuses the event with a reason instead of hanging, and goes on with the next', async () => {
+    const s = { schema: { type: 'object' }, version: 1 };
+    await expect(checker.check('t1', 'fn', s, { f: () => 1 }, '/data')).rejects.toThrow(/could not be handed to the schema worker/);
+    expect(await checker.check('t1', 'fn2', s, { n: 1 }, '/data')).toEqual([]);
+  });
+});

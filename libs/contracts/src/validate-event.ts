@@ -15,6 +15,14 @@ export const LIMITS = {
 // RFC 3339 date-time: full date, 'T' (or space is not allowed), time, mandatory offset.
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+/** JavaScript rolls 2026-02-30 over into March; Postgres refuses it. The day must exist in its month. */
+function dayExists(v: string): boolean {
+  const [y, m, d] = [Number(v.slice(0, 4)), Number(v.slice(5, 7)), Number(v.slice(8, 10))];
+  const last = new Date(0);
+  last.setUTCFullYear(y, m, 0); // day 0 of the next month: the month's last day
+  return m >= 1 && m <= 12 && d >= 1 && d <= last.getUTCDate();
+}
+
 const length = (min: number, max: number) => (v: string) => (v.length >= min && v.length <= max ? null : `must be ${min}-${max} characters`);
 
 /**
@@ -33,7 +41,7 @@ export const ATTRIBUTE_RULES = {
   dataschema: length(1, LIMITS.sourceLength),
   /** An instant Postgres can store: timestamptz has no year 0, and four-digit years only here. */
   time: (v: string) => {
-    const ms = RFC3339.test(v) ? Date.parse(v) : NaN;
+    const ms = RFC3339.test(v) && dayExists(v) ? Date.parse(v) : NaN;
     if (Number.isNaN(ms)) return 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z';
     const year = new Date(ms).getUTCFullYear();
     return year >= 1 && year <= 9999 ? null : 'must be between years 0001 and 9999 (UTC)';
